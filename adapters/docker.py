@@ -1,0 +1,605 @@
+"""Docker engine adapter (read side): containers grouped into workloads, events, logs, stats.
+
+Containers are grouped by Compose labels (``com.docker.compose.project`` /
+``.service``), else by a ``watchfloor.workload`` label, else by their name with a
+trailing replica number dropped (``worker-2`` → ``worker``).
+
+The engine is watched, not polled: one events stream per environment, one inspect per
+relevant event, one stats stream per container the console is showing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import docker
+import docker.context
+import requests
+from docker import errors as docker_errors
+
+from adapters.base import AdapterError, ErrorKind, StopFlag, on_stop
+from console.model import (
+    Change,
+    ConnectionChanged,
+    ConnectionState,
+    Environment,
+    Health,
+    LogLine,
+    Replica,
+    ReplicaRemoved,
+    ReplicaUpserted,
+    Sample,
+    SampleAdded,
+    SnapshotReplaced,
+    Stream,
+    WorkloadKey,
+)
+
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_SERVICE = "com.docker.compose.service"
+WORKLOAD_LABEL = "watchfloor.workload"
+VERSION_LABELS = ("watchfloor.version", "org.opencontainers.image.version")
+
+# Events that change what a container looks like; exec_*, attach, resize and the like
+# fire constantly (healthchecks, shells) and change nothing we show.
+_RELEVANT_ACTIONS = frozenset(
+    {
+        "create",
+        "start",
+        "restart",
+        "die",
+        "kill",
+        "oom",
+        "stop",
+        "pause",
+        "unpause",
+        "rename",
+        "update",
+        "destroy",
+    }
+)
+
+_REPLICA_SUFFIX = re.compile(r"[-_.]\d+$")
+_STATUS_HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+_STATUS_CODE = re.compile(r"^(?:Exited|Restarting) \((-?\d+)\)")
+
+
+def local_docker_host() -> str:
+    """Where the local engine is, the way the docker CLI finds it.
+
+    ``DOCKER_HOST`` first, then the current docker context, then the default socket.
+    """
+    env_host = os.environ.get("DOCKER_HOST")
+    if env_host:
+        return env_host
+    try:
+        context = docker.context.ContextAPI.get_current_context()
+        if context is not None and context.Host:
+            return context.Host
+    except Exception:  # noqa: BLE001 - a broken context file must not stop the console
+        pass
+    return "unix:///var/run/docker.sock"
+
+
+class DockerAdapter:
+    """One Docker engine as one environment."""
+
+    def __init__(
+        self,
+        environment: Environment,
+        *,
+        host: str | None = None,
+        tls_verify: bool = False,
+        cert_path: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.environment = environment
+        self.host = host or local_docker_host()
+        self._tls_verify = tls_verify
+        self._cert_path = cert_path
+        self._timeout = timeout
+        self._api: docker.APIClient | None = None
+
+    # -- connection ---------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Open a client and ping the engine."""
+        self.close()
+        try:
+            tls = self._tls_config()
+            api = docker.APIClient(
+                base_url=self.host,
+                timeout=self._timeout,
+                tls=tls,
+                use_ssh_client=self.host.startswith("ssh://"),
+                version="auto",
+            )
+            api.ping()
+        except Exception as error:  # noqa: BLE001 - every failure here means "unreachable"
+            raise self._unreachable(error) from error
+        self._api = api
+
+    def close(self) -> None:
+        api, self._api = self._api, None
+        if api is not None:
+            try:
+                api.close()
+            except Exception:  # noqa: BLE001 - closing a dead client may fail
+                pass
+
+    def _tls_config(self):
+        if not (self._tls_verify or self._cert_path):
+            return False
+        cert_dir = self._cert_path or os.path.expanduser("~/.docker")
+        return docker.tls.TLSConfig(
+            client_cert=(os.path.join(cert_dir, "cert.pem"), os.path.join(cert_dir, "key.pem")),
+            ca_cert=os.path.join(cert_dir, "ca.pem") if self._tls_verify else None,
+            verify=self._tls_verify,
+        )
+
+    @property
+    def api(self) -> docker.APIClient:
+        if self._api is None:
+            raise AdapterError(
+                ErrorKind.UNREACHABLE,
+                f"Docker engine {self.host} is not connected",
+            )
+        return self._api
+
+    def _unreachable(self, error: Exception) -> AdapterError:
+        return AdapterError(
+            ErrorKind.UNREACHABLE,
+            f"cannot reach the Docker engine at {self.host}",
+            admin_detail=_first_line(error),
+            developer_detail=repr(error),
+        )
+
+    def _translate(self, error: Exception, doing: str) -> AdapterError:
+        if isinstance(error, AdapterError):
+            return error
+        if isinstance(error, docker_errors.NotFound):
+            return AdapterError(ErrorKind.NOT_FOUND, f"{doing}: not found", developer_detail=repr(error))
+        if isinstance(error, docker_errors.APIError):
+            return AdapterError(
+                ErrorKind.BACKEND,
+                f"{doing}: the engine refused ({error.status_code})",
+                admin_detail=_first_line(error.explanation or error),
+                developer_detail=repr(error),
+            )
+        return self._unreachable(error)
+
+    # -- read side ----------------------------------------------------------------
+
+    def snapshot(self, *, detailed: bool = False) -> SnapshotReplaced:
+        """Every container: one list call, summarised; ``detailed`` inspects each too.
+
+        The summary lacks restart counts and OOM kills; the watch fills those in after
+        the first frame, a headless ``status`` asks for ``detailed``.
+        """
+        try:
+            summaries = self.api.containers(all=True)
+        except Exception as error:  # noqa: BLE001
+            raise self._translate(error, "list containers") from error
+        env = self.environment.name
+        replicas = tuple(replica_from_summary(env, s) for s in summaries)
+        if detailed and replicas:
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                inspected = list(pool.map(lambda r: self.inspect(r.id), replicas))
+            replicas = tuple(r for r in inspected if r is not None)
+        return SnapshotReplaced(env=env, replicas=replicas, kinds=_kinds(replicas))
+
+    def inspect(self, container_id: str) -> Replica | None:
+        """The full picture of one container, or None when it is gone."""
+        try:
+            data = self.api.inspect_container(container_id)
+        except docker_errors.NotFound:
+            return None
+        except Exception as error:  # noqa: BLE001
+            raise self._translate(error, f"inspect {container_id[:12]}") from error
+        return replica_from_inspect(self.environment.name, data)
+
+    def watch(self, stop: StopFlag) -> Iterator[Change]:
+        """Snapshot, then every container change the engine reports.
+
+        The events stream opens before the snapshot so nothing between the two is lost;
+        then containers the list only summarised are inspected for restart counts and
+        OOM kills. Ends when the engine closes the stream (it died or restarted).
+        """
+        env = self.environment.name
+        try:
+            events = self.api.events(decode=True, filters={"type": "container"})
+        except Exception as error:  # noqa: BLE001
+            raise self._translate(error, "watch events") from error
+        on_stop(stop, events.close)
+        try:
+            snapshot = self.snapshot()
+            yield snapshot
+            yield ConnectionChanged(env, ConnectionState(True, since=datetime.now(UTC)))
+            for replica in snapshot.replicas:
+                if stop.is_set():
+                    return
+                detailed = self.inspect(replica.id)
+                if detailed is not None and detailed != replica:
+                    yield ReplicaUpserted(detailed)
+            for event in events:
+                if stop.is_set():
+                    return
+                change = self._change_for(event)
+                if change is not None:
+                    yield change
+        except (requests.exceptions.RequestException, OSError, docker_errors.APIError) as error:
+            if stop.is_set():
+                return
+            raise self._translate(error, "watch events") from error
+        finally:
+            events.close()
+
+    def _change_for(self, event: dict) -> Change | None:
+        action = (event.get("Action") or event.get("status") or "").split(":", 1)[0]
+        container_id = event.get("id") or (event.get("Actor") or {}).get("ID")
+        if not container_id:
+            return None
+        if action == "destroy":
+            return ReplicaRemoved(self.environment.name, container_id)
+        if action not in _RELEVANT_ACTIONS and action != "health_status":
+            return None
+        replica = self.inspect(container_id)
+        if replica is None:
+            return ReplicaRemoved(self.environment.name, container_id)
+        return ReplicaUpserted(replica)
+
+    def stats(self, replica: Replica, stop: StopFlag) -> Iterator[Change]:
+        """CPU (percent of one core) and memory (bytes) about once a second."""
+        env = self.environment.name
+        try:
+            stream = self.api.stats(replica.id, stream=True, decode=True)
+        except docker_errors.NotFound:
+            return
+        except Exception as error:  # noqa: BLE001
+            raise self._translate(error, f"stats of {replica.name}") from error
+        on_stop(stop, getattr(stream, "close", lambda: None))
+        try:
+            for frame in stream:
+                if stop.is_set():
+                    return
+                parsed = parse_stats(frame)
+                if parsed is None:
+                    continue
+                ts, cpu, memory = parsed
+                if cpu is not None:
+                    yield SampleAdded(env, replica.id, "cpu", Sample(ts, cpu))
+                if memory is not None:
+                    yield SampleAdded(env, replica.id, "memory", Sample(ts, memory))
+        except (requests.exceptions.RequestException, OSError, ValueError, docker_errors.APIError):
+            # A stats stream ends when its container stops or the engine goes; the
+            # events stream reports that, so here it is simply the end of samples.
+            return
+
+    def logs(
+        self,
+        replica: Replica,
+        *,
+        follow: bool,
+        since: datetime | None = None,
+        tail: int | None = None,
+        stop: StopFlag | None = None,
+    ) -> Iterator[list[LogLine]]:
+        """Batches of lines with stdout and stderr told apart, oldest first.
+
+        The SDK's ``logs()`` merges the two streams, so this reads the engine's
+        multiplexed frames itself (8-byte header: stream id, size).
+        """
+        try:
+            tty = bool(self.api.inspect_container(replica.id)["Config"].get("Tty"))
+            params: dict[str, object] = {
+                "stdout": 1,
+                "stderr": 1,
+                "timestamps": 1,
+                "follow": 1 if follow else 0,
+                "tail": "all" if tail is None else str(max(0, tail)),
+            }
+            if since is not None:
+                params["since"] = f"{since.timestamp():.9f}"
+            response = self.api.get(
+                f"{self.api.base_url}/containers/{replica.id}/logs",
+                params=params,
+                stream=True,
+                timeout=None if follow else self._timeout,
+            )
+            if response.status_code == 404:
+                return
+            response.raise_for_status()
+        except docker_errors.NotFound:
+            return
+        except Exception as error:  # noqa: BLE001
+            raise self._translate(error, f"logs of {replica.name}") from error
+        on_stop(stop, response.close)
+        reader = _FrameReader(response.raw, tty=tty)
+        try:
+            for stream_id, chunk in reader.frames():
+                if stop is not None and stop.is_set():
+                    return
+                lines = reader.lines(stream_id, chunk)
+                if lines:
+                    yield [_log_line(replica.name, sid, raw) for sid, raw in lines]
+            tail_lines = reader.flush()
+            if tail_lines:
+                yield [_log_line(replica.name, sid, raw) for sid, raw in tail_lines]
+        except (requests.exceptions.RequestException, OSError, ValueError, AttributeError):
+            # The container went away or the stream was closed under us: end of logs.
+            return
+        finally:
+            response.close()
+
+
+# -- translating the engine's words into the model ---------------------------------
+
+
+def workload_key(env: str, name: str, labels: dict[str, str]) -> WorkloadKey:
+    """Which workload a container belongs to."""
+    project = labels.get(COMPOSE_PROJECT)
+    service = labels.get(COMPOSE_SERVICE)
+    if project and service:
+        return WorkloadKey(env, project, service)
+    if labels.get(WORKLOAD_LABEL):
+        return WorkloadKey(env, "", labels[WORKLOAD_LABEL])
+    return WorkloadKey(env, "", _REPLICA_SUFFIX.sub("", name) or name)
+
+
+def replica_health(
+    state: str,
+    *,
+    health_status: str | None,
+    exit_code: int | None,
+    oom_killed: bool = False,
+    restarts: int = 0,
+    error: str = "",
+    health_output: str = "",
+) -> tuple[Health, str]:
+    """A container's health and the sentence that explains it, in Docker's words."""
+    if state == "running":
+        if health_status == "unhealthy":
+            detail = f": {health_output}" if health_output else ""
+            return Health.DEGRADED, f"unhealthy (health check failing{detail})"
+        if health_status == "starting":
+            return Health.PROGRESSING, "starting (health check pending)"
+        return Health.HEALTHY, "running" + (" (healthy)" if health_status == "healthy" else "")
+    if state == "restarting":
+        code = f" (exit {exit_code})" if exit_code is not None else ""
+        return Health.FAILED, f"restarting{code}, {restarts} restarts"
+    if state == "exited":
+        if oom_killed:
+            return Health.FAILED, "OOMKilled"
+        if exit_code:
+            return Health.FAILED, f"exited with code {exit_code}" + (f": {error}" if error else "")
+        return Health.UNKNOWN, "exited (0), stopped"
+    if state == "dead":
+        return Health.FAILED, "dead" + (f": {error}" if error else "")
+    if state == "paused":
+        return Health.DEGRADED, "paused"
+    if state == "created":
+        return Health.UNKNOWN, "created, not started"
+    if state == "removing":
+        return Health.PROGRESSING, "being removed"
+    return Health.UNKNOWN, state or "unknown state"
+
+
+def replica_from_summary(env: str, summary: dict) -> Replica:
+    """A replica from one entry of ``GET /containers/json`` (no restart count, no OOM flag)."""
+    labels = summary.get("Labels") or {}
+    names = summary.get("Names") or [summary.get("Id", "")[:12]]
+    name = names[0].lstrip("/")
+    state = summary.get("State") or ""
+    status = summary.get("Status") or ""
+    health_match = _STATUS_HEALTH.search(status)
+    health_status = None
+    if health_match:
+        health_status = {"health: starting": "starting"}.get(health_match.group(1), health_match.group(1))
+    code_match = _STATUS_CODE.match(status)
+    exit_code = int(code_match.group(1)) if code_match else None
+    health, reason = replica_health(state, health_status=health_status, exit_code=exit_code)
+    image = summary.get("Image") or ""
+    created = summary.get("Created")
+    return Replica(
+        workload=workload_key(env, name, labels),
+        id=summary.get("Id", ""),
+        name=name,
+        state=state,
+        health=health,
+        reason=reason,
+        image=image,
+        version=image_version(image, labels),
+        created_at=datetime.fromtimestamp(created, UTC) if created else None,
+        exit_code=exit_code,
+        labels=tuple(sorted(labels.items())),
+    )
+
+
+def replica_from_inspect(env: str, data: dict) -> Replica:
+    """A replica from ``GET /containers/{id}/json``: the full picture."""
+    config = data.get("Config") or {}
+    state_info = data.get("State") or {}
+    labels = config.get("Labels") or {}
+    name = (data.get("Name") or data.get("Id", "")[:12]).lstrip("/")
+    state = state_info.get("Status") or ""
+    health_info = state_info.get("Health") or {}
+    health_log = health_info.get("Log") or []
+    health_output = (health_log[-1].get("Output") or "").strip().splitlines() if health_log else []
+    restarts = int(data.get("RestartCount") or 0)
+    exit_code = state_info.get("ExitCode")
+    health, reason = replica_health(
+        state,
+        health_status=health_info.get("Status"),
+        exit_code=exit_code if state in ("exited", "restarting", "dead") else None,
+        oom_killed=bool(state_info.get("OOMKilled")),
+        restarts=restarts,
+        error=state_info.get("Error") or "",
+        health_output=health_output[-1] if health_output else "",
+    )
+    image = config.get("Image") or ""
+    env_pairs = []
+    for item in config.get("Env") or []:
+        key, _, value = item.partition("=")
+        env_pairs.append((key, value))
+    return Replica(
+        workload=workload_key(env, name, labels),
+        id=data.get("Id", ""),
+        name=name,
+        state=state,
+        health=health,
+        reason=reason,
+        image=image,
+        version=image_version(image, labels),
+        restarts=restarts,
+        started_at=_parse_time(state_info.get("StartedAt")) if state in ("running", "restarting", "paused") else None,
+        created_at=_parse_time(data.get("Created")),
+        host_or_node=(data.get("HostConfig") or {}).get("NetworkMode") or "",
+        exit_code=exit_code if state in ("exited", "restarting", "dead") else None,
+        labels=tuple(sorted(labels.items())),
+        env=tuple(env_pairs),
+    )
+
+
+def image_version(image: str, labels: dict[str, str]) -> str:
+    """The version people call it: a version label, else the image tag, else a short digest."""
+    for label in VERSION_LABELS:
+        if labels.get(label):
+            return labels[label]
+    if "@sha256:" in image:
+        return image.split("@sha256:", 1)[1][:12]
+    last = image.rsplit("/", 1)[-1]
+    if ":" in last:
+        return last.split(":", 1)[1]
+    if image.startswith("sha256:"):
+        return image[7:19]
+    return "latest" if image else ""
+
+
+def parse_stats(frame: dict) -> tuple[float, float | None, float | None] | None:
+    """(epoch seconds, CPU percent of one core, memory bytes) from one stats frame."""
+    read = _parse_time(frame.get("read"))
+    if read is None or read.year < 2000:
+        return None
+    cpu_stats = frame.get("cpu_stats") or {}
+    pre = frame.get("precpu_stats") or {}
+    cpu = None
+    try:
+        cpu_delta = cpu_stats["cpu_usage"]["total_usage"] - pre["cpu_usage"]["total_usage"]
+        system_delta = cpu_stats["system_cpu_usage"] - pre["system_cpu_usage"]
+        cpus = cpu_stats.get("online_cpus") or len(cpu_stats["cpu_usage"].get("percpu_usage") or [1])
+        if system_delta > 0 and cpu_delta >= 0:
+            cpu = cpu_delta / system_delta * cpus * 100.0
+    except (KeyError, TypeError):
+        cpu = None
+    memory = None
+    mem = frame.get("memory_stats") or {}
+    if "usage" in mem:
+        inner = mem.get("stats") or {}
+        cache = inner.get("inactive_file", inner.get("total_inactive_file", 0)) or 0
+        memory = float(max(0, mem["usage"] - cache))
+    return read.timestamp(), cpu, memory
+
+
+def _kinds(replicas: tuple[Replica, ...]) -> tuple[tuple[WorkloadKey, str], ...]:
+    kinds: dict[WorkloadKey, str] = {}
+    for replica in replicas:
+        kinds.setdefault(replica.workload, "service" if replica.workload.group else "container")
+    return tuple(kinds.items())
+
+
+def _parse_time(value: object) -> datetime | None:
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, UTC)
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if text.startswith("0001-"):
+        return None
+    # Docker gives nanoseconds; datetime takes micro.
+    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", text)
+    if not match:
+        return None
+    base, fraction, zone = match.groups()
+    fraction = (fraction or ".0")[:7]
+    zone = "+00:00" if zone in (None, "Z") else zone
+    try:
+        return datetime.fromisoformat(f"{base}{fraction}{zone}")
+    except ValueError:
+        return None
+
+
+def _log_line(replica_name: str, stream_id: int, raw: bytes) -> LogLine:
+    text = raw.decode("utf-8", errors="replace")
+    ts = None
+    stamp, sep, rest = text.partition(" ")
+    if sep and len(stamp) >= 20 and stamp[4:5] == "-" and stamp[10:11] == "T":
+        ts = _parse_time(stamp)
+        if ts is not None:
+            text = rest
+    return LogLine(
+        ts=ts,
+        replica=replica_name,
+        stream=Stream.STDERR if stream_id == 2 else Stream.STDOUT,
+        text=text.rstrip("\r"),
+    )
+
+
+class _FrameReader:
+    """Reads Docker's multiplexed log stream into (stream id, line) pairs."""
+
+    def __init__(self, raw, *, tty: bool) -> None:
+        self._raw = raw
+        self._tty = tty
+        self._partial: dict[int, bytes] = {}
+
+    def frames(self) -> Iterator[tuple[int, bytes]]:
+        read = self._raw.read
+        if self._tty:
+            while True:
+                chunk = self._raw.read1(65536) if hasattr(self._raw, "read1") else read(4096)
+                if not chunk:
+                    return
+                yield 1, chunk
+        while True:
+            header = _read_exact(read, 8)
+            if header is None:
+                return
+            stream_id, size = struct.unpack(">BxxxL", header)
+            payload = _read_exact(read, size) if size else b""
+            if payload is None:
+                return
+            yield stream_id, payload
+
+    def lines(self, stream_id: int, chunk: bytes) -> list[tuple[int, bytes]]:
+        data = self._partial.pop(stream_id, b"") + chunk
+        parts = data.split(b"\n")
+        if parts[-1]:
+            self._partial[stream_id] = parts[-1]
+        return [(stream_id, part) for part in parts[:-1]]
+
+    def flush(self) -> list[tuple[int, bytes]]:
+        left = [(sid, data) for sid, data in self._partial.items() if data]
+        self._partial.clear()
+        return left
+
+
+def _read_exact(read, size: int) -> bytes | None:
+    chunks = []
+    remaining = size
+    while remaining:
+        chunk = read(remaining)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _first_line(value: object) -> str:
+    text = str(value).strip()
+    return text.splitlines()[0] if text else ""

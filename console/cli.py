@@ -1,0 +1,177 @@
+"""The ``watchfloor`` command line (DESIGN §6).
+
+Headless subcommands import no Textual, so ``status`` and ``logs`` start fast; the UI
+is imported only when the console itself runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+EXIT_UNREACHABLE = 3
+
+
+def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # Options accepted before and after the subcommand; sub-parsers must not reset
+    # values given before the subcommand, hence SUPPRESS there.
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument("--config", metavar="PATH", default=default, help="config file (YAML)")
+    parser.add_argument("--env", metavar="NAME", default=default, help="show only this environment")
+    parser.add_argument(
+        "--read-only", action="store_true", default=False if top else argparse.SUPPRESS, help="make every write impossible"
+    )
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=default)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="watchfloor",
+        description="One console for Docker and Kubernetes: live health, logs, metrics and guided runbooks.",
+    )
+    _common(parser, top=True)
+    parser.add_argument("--theme", choices=["dark", "light", "high-contrast", "colour-blind"], default=None)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    status = commands.add_parser("status", help="print the health of every environment and exit")
+    _common(status, top=False)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    logs = commands.add_parser("logs", help="print the logs of a workload (ENV/WORKLOAD)")
+    _common(logs, top=False)
+    logs.add_argument("target", metavar="ENV/WORKLOAD", help="e.g. local/shop/web or local/web")
+    logs.add_argument("--follow", "-f", action="store_true")
+    logs.add_argument("--since", metavar="DURATION", help="e.g. 5m, 1h")
+    logs.add_argument("--tail", metavar="N", type=int, default=None)
+
+    check = commands.add_parser("check-config", help="validate a config file")
+    _common(check, top=False)
+    check.add_argument("path", nargs="?", help="config file (default: the one the console would use)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "check-config":
+        return _check_config(args)
+    config, source = _load_config(args.config)
+    if config is None:
+        return EXIT_BAD_INPUT
+    if args.command == "status":
+        return _status(args, config)
+    if args.command == "logs":
+        return _logs(args, config)
+    return _console(args, config, source)
+
+
+def _load_config(explicit: str | None):
+    from console.config import ConfigError, default_config, load_config
+    from console.locations import config_path
+
+    path = config_path(explicit)
+    if path is None:
+        return default_config(), None
+    try:
+        return load_config(path), path
+    except ConfigError as error:
+        print(f"watchfloor: invalid config\n{error}", file=sys.stderr)
+        return None, path
+
+
+def _check_config(args) -> int:
+    from console.config import ConfigError, load_config
+    from console.locations import config_path
+
+    path = Path(args.path) if args.path else config_path(args.config)
+    if path is None:
+        print("watchfloor: no config file found; the console would run with defaults (local Docker engine)")
+        return 0
+    try:
+        config = load_config(path)
+    except ConfigError as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    names = ", ".join(e.name for e in config.environments) or "none (the local Docker engine is used)"
+    print(f"{path}: OK — environments: {names}")
+    return 0
+
+
+def _backends(args, config):
+    from console.backends import backends_for
+
+    backends = backends_for(config, read_only=bool(args.read_only), only=args.env)
+    if args.env and not backends:
+        known = ", ".join(b.environment.name for b in backends_for(config)) or "none"
+        print(f"watchfloor: no environment named {args.env!r} (known: {known})", file=sys.stderr)
+        return None
+    return backends
+
+
+def _setup_logging(args, config) -> None:
+    from console.locations import log_file
+    from console.structured_log import configure
+
+    configure(log_file(), args.log_level or config.log_level)
+
+
+def _status(args, config) -> int:
+    from console.status import as_json, as_text, collect, exit_code
+
+    _setup_logging(args, config)
+    backends = _backends(args, config)
+    if backends is None:
+        return EXIT_BAD_INPUT
+    store = collect(backends)
+    document = as_json(store)
+    if args.json:
+        print(json.dumps(document, indent=2, sort_keys=False))
+    else:
+        print(as_text(document))
+    return exit_code(store)
+
+
+def _logs(args, config) -> int:
+    from console.durations import parse_duration
+    from console.headless_logs import print_logs
+
+    _setup_logging(args, config)
+    env_name, _, workload = args.target.partition("/")
+    if not workload:
+        print("watchfloor: logs needs ENV/WORKLOAD, e.g. local/web or local/shop/web", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    since = None
+    if args.since:
+        try:
+            since = datetime.now(UTC) - parse_duration(args.since)
+        except ValueError as error:
+            print(f"watchfloor: --since: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    args.env = env_name
+    backends = _backends(args, config)
+    if backends is None:
+        return EXIT_BAD_INPUT
+    return print_logs(backends[0], workload, follow=args.follow, since=since, tail=args.tail)
+
+
+def _console(args, config, source) -> int:
+    _setup_logging(args, config)
+    backends = _backends(args, config)
+    if backends is None:
+        return EXIT_BAD_INPUT
+    from console.app import WatchfloorApp
+
+    app = WatchfloorApp(backends, theme=args.theme or config.theme, config_source=source)
+    app.run()
+    return app.return_code or 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,219 @@
+"""The domain model: pure, frozen data shared by adapters, the store and the UI.
+
+Nothing here does I/O or imports Textual, so adapters and headless commands can use
+it freely (DESIGN §1, §3).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Health(str, enum.Enum):
+    """How a replica or workload is doing, Argo Rollouts style: an enum plus a sentence."""
+
+    HEALTHY = "healthy"
+    PROGRESSING = "progressing"
+    DEGRADED = "degraded"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+    @property
+    def severity(self) -> int:
+        """Sort key: the worse the health, the higher the number."""
+        return _SEVERITY[self]
+
+
+_SEVERITY = {
+    Health.HEALTHY: 0,
+    Health.UNKNOWN: 1,
+    Health.PROGRESSING: 2,
+    Health.DEGRADED: 3,
+    Health.FAILED: 4,
+}
+
+
+class EnvironmentKind(str, enum.Enum):
+    DOCKER = "docker"
+    KUBERNETES = "kubernetes"
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """One place an operator deploys to: a Docker engine or a Kubernetes context."""
+
+    name: str
+    kind: EnvironmentKind
+    target: str
+    """Where it lives, for people: an engine URL or a kube context."""
+    protected: bool = False
+    read_only: bool = False
+    prometheus: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadKey:
+    """Identifies a workload inside its environment."""
+
+    env: str
+    group: str
+    """Compose project, namespace, or "" for plain containers."""
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.group}/{self.name}" if self.group else self.name
+
+
+@dataclass(frozen=True, slots=True)
+class Replica:
+    """One container or pod of a workload."""
+
+    workload: WorkloadKey
+    id: str
+    """Backend identity (container id, pod uid); stable for the replica's life."""
+    name: str
+    state: str
+    """The backend's word for where it is: running, exited, restarting, created …"""
+    health: Health
+    reason: str
+    """A sentence in the backend's words: "unhealthy: health check failed", "OOMKilled"."""
+    image: str
+    version: str
+    restarts: int = 0
+    started_at: datetime | None = None
+    created_at: datetime | None = None
+    host_or_node: str = ""
+    exit_code: int | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    """Environment variables as the backend reports them (redact before showing)."""
+
+    @property
+    def running(self) -> bool:
+        return self.state in ("running", "restarting")
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A Compose service, a container group, a Deployment, StatefulSet or DaemonSet."""
+
+    key: WorkloadKey
+    kind: str
+    desired: int
+    ready: int
+    health: Health
+    reason: str
+    version: str
+    image: str
+    restarts: int = 0
+    created_at: datetime | None = None
+    revision: int | None = None
+
+    @property
+    def env(self) -> str:
+        return self.key.env
+
+    @property
+    def name(self) -> str:
+        return self.key.name
+
+    @property
+    def group(self) -> str:
+        return self.key.group
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    workload: WorkloadKey
+    number: int
+    image: str
+    created_at: datetime | None
+    change_cause: str = ""
+
+
+class Stream(str, enum.Enum):
+    STDOUT = "stdout"
+    STDERR = "stderr"
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One line a replica wrote. ``text`` is untrusted: never markup, never raw."""
+
+    ts: datetime | None
+    replica: str
+    """Replica name, used as the line prefix in merged views."""
+    stream: Stream
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    ts: float
+    """Seconds since the epoch."""
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionState:
+    """Whether an environment's backend answers, and if not, since when and what next."""
+
+    connected: bool
+    error: str | None = None
+    since: datetime | None = None
+    retry_at: float | None = None
+    """Monotonic time of the next attempt, when disconnected."""
+    detail: str = ""
+
+
+# --- Changes: what adapters yield from watch(); pure data crossing threads -------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaUpserted:
+    replica: Replica
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaRemoved:
+    env: str
+    replica_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotReplaced:
+    """The full set of replicas of an environment, after a (re)list."""
+
+    env: str
+    replicas: tuple[Replica, ...]
+    kinds: tuple[tuple[WorkloadKey, str], ...] = ()
+    """Workload kind per key, where the backend knows it (Deployment, service …)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SampleAdded:
+    env: str
+    replica_id: str
+    metric: str
+    """"cpu" (percent of one core) or "memory" (bytes)."""
+    sample: Sample
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChanged:
+    env: str
+    state: ConnectionState
+
+
+Change = ReplicaUpserted | ReplicaRemoved | SnapshotReplaced | SampleAdded | ConnectionChanged
+
+
+@dataclass(slots=True)
+class EnvironmentView:
+    """What the store knows of one environment at a moment (mutable, owned by the store)."""
+
+    environment: Environment
+    connection: ConnectionState = field(default_factory=lambda: ConnectionState(False))

@@ -1,0 +1,255 @@
+"""The store: the one place adapters and the UI meet (DESIGN §2).
+
+Adapter threads call ``apply()`` with pure ``Change`` objects; the UI calls ``drain()``
+once per frame tick and gets only what changed since the last tick, then reads the
+model with the query methods. Everything is guarded by one lock and every value handed
+out is immutable, so neither side can see the other half-way through an update.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from console.health import aggregate
+from console.model import (
+    Change,
+    ConnectionChanged,
+    ConnectionState,
+    Environment,
+    EnvironmentView,
+    Replica,
+    ReplicaRemoved,
+    ReplicaUpserted,
+    Sample,
+    SampleAdded,
+    SnapshotReplaced,
+    Workload,
+    WorkloadKey,
+)
+
+SAMPLE_WINDOW = 600
+"""Samples kept per series: ten minutes at the engine's one-second stats step."""
+
+
+@dataclass(slots=True)
+class Delta:
+    """What changed since the previous ``drain()``."""
+
+    environments: set[str] = field(default_factory=set)
+    """Environments whose connection state or workload list changed."""
+    workloads: set[WorkloadKey] = field(default_factory=set)
+    """Workloads added or changed (health, replicas, version)."""
+    removed: set[WorkloadKey] = field(default_factory=set)
+    """Workloads that no longer exist."""
+    metrics: set[WorkloadKey] = field(default_factory=set)
+    """Workloads with new CPU/memory samples."""
+    replicas_changed: bool = False
+    """The set of running replicas changed (the stats manager listens for this)."""
+
+    def __bool__(self) -> bool:
+        return bool(self.environments or self.workloads or self.removed or self.metrics)
+
+
+class Store:
+    """Holds the model; thread-safe; coalesces changes between UI ticks."""
+
+    def __init__(self, environments: Iterable[Environment] = (), *, sample_window: int = SAMPLE_WINDOW) -> None:
+        self._lock = threading.RLock()
+        self._sample_window = sample_window
+        self._views: dict[str, EnvironmentView] = {}
+        self._replicas: dict[str, dict[str, Replica]] = defaultdict(dict)
+        """Per environment: replica id → replica."""
+        self._members: dict[WorkloadKey, set[str]] = defaultdict(set)
+        self._kinds: dict[WorkloadKey, str] = {}
+        self._workloads: dict[WorkloadKey, Workload] = {}
+        self._series: dict[tuple[str, str], deque[Sample]] = {}
+        self._pending = Delta()
+        self._dirty_keys: set[WorkloadKey] = set()
+        self._listeners: list = []
+        for environment in environments:
+            self.add_environment(environment)
+
+    # -- set-up ---------------------------------------------------------------------
+
+    def add_environment(self, environment: Environment) -> None:
+        with self._lock:
+            self._views[environment.name] = EnvironmentView(environment)
+            self._pending.environments.add(environment.name)
+
+    def on_replicas_changed(self, callback) -> None:
+        """Call ``callback()`` (from the adapter thread) when the set of replicas changes."""
+        self._listeners.append(callback)
+
+    # -- adapter side ---------------------------------------------------------------
+
+    def apply(self, change: Change) -> None:
+        """Fold one change into the model. Called from adapter threads."""
+        self.apply_many((change,))
+
+    def apply_many(self, changes: Iterable[Change]) -> None:
+        membership_changed = False
+        with self._lock:
+            for change in changes:
+                membership_changed |= self._apply(change)
+        if membership_changed:
+            for listener in self._listeners:
+                listener()
+
+    def _apply(self, change: Change) -> bool:
+        if isinstance(change, SampleAdded):
+            series = self._series.get((change.replica_id, change.metric))
+            if series is None:
+                series = self._series[(change.replica_id, change.metric)] = deque(maxlen=self._sample_window)
+            series.append(change.sample)
+            replica = self._replicas[change.env].get(change.replica_id)
+            if replica is not None:
+                self._pending.metrics.add(replica.workload)
+            return False
+        if isinstance(change, ReplicaUpserted):
+            self._put(change.replica)
+            return True
+        if isinstance(change, ReplicaRemoved):
+            self._remove(change.env, change.replica_id)
+            return True
+        if isinstance(change, SnapshotReplaced):
+            known = self._replicas[change.env]
+            fresh = {r.id for r in change.replicas}
+            for replica_id in [rid for rid in known if rid not in fresh]:
+                self._remove(change.env, replica_id)
+            for key, kind in change.kinds:
+                self._kinds[key] = kind
+            for replica in change.replicas:
+                if known.get(replica.id) != replica:
+                    self._put(replica)
+            self._pending.environments.add(change.env)
+            return True
+        if isinstance(change, ConnectionChanged):
+            view = self._views.get(change.env)
+            if view is not None and view.connection != change.state:
+                view.connection = change.state
+                self._pending.environments.add(change.env)
+            return False
+        raise TypeError(f"unknown change {change!r}")
+
+    def _put(self, replica: Replica) -> None:
+        env = replica.workload.env
+        old = self._replicas[env].get(replica.id)
+        if old is not None and old.workload != replica.workload:
+            self._members[old.workload].discard(old.id)
+            self._dirty_keys.add(old.workload)
+        self._replicas[env][replica.id] = replica
+        self._members[replica.workload].add(replica.id)
+        self._dirty_keys.add(replica.workload)
+
+    def _remove(self, env: str, replica_id: str) -> None:
+        old = self._replicas[env].pop(replica_id, None)
+        if old is None:
+            return
+        self._members[old.workload].discard(replica_id)
+        self._dirty_keys.add(old.workload)
+        self._series.pop((replica_id, "cpu"), None)
+        self._series.pop((replica_id, "memory"), None)
+
+    # -- UI side --------------------------------------------------------------------
+
+    def drain(self) -> Delta:
+        """Everything that changed since the last call; recomputes dirty workloads."""
+        with self._lock:
+            self._refresh_workloads()
+            delta, self._pending = self._pending, Delta()
+            return delta
+
+    def _refresh_workloads(self) -> None:
+        for key in self._dirty_keys:
+            members = [self._replicas[key.env][rid] for rid in self._members.get(key, ())]
+            if not members:
+                self._members.pop(key, None)
+                if self._workloads.pop(key, None) is not None:
+                    self._pending.removed.add(key)
+                    self._pending.environments.add(key.env)
+                self._pending.workloads.discard(key)
+                continue
+            workload = aggregate(key, members, kind=self._kinds.get(key, "service" if key.group else "container"))
+            if self._workloads.get(key) != workload:
+                if key not in self._workloads:
+                    self._pending.environments.add(key.env)
+                self._workloads[key] = workload
+                self._pending.workloads.add(key)
+                self._pending.removed.discard(key)
+        self._dirty_keys.clear()
+
+    # -- queries (any thread) -----------------------------------------------------------
+
+    def environment_names(self) -> list[str]:
+        with self._lock:
+            return list(self._views)
+
+    def environment(self, name: str) -> Environment | None:
+        with self._lock:
+            view = self._views.get(name)
+            return view.environment if view else None
+
+    def connection(self, name: str) -> ConnectionState:
+        with self._lock:
+            view = self._views.get(name)
+            return view.connection if view else ConnectionState(False, "unknown environment")
+
+    def workloads(self, env: str | None = None) -> list[Workload]:
+        """Workloads sorted by environment order, group, name."""
+        with self._lock:
+            self._refresh_workloads()
+            order = {name: index for index, name in enumerate(self._views)}
+            chosen = [w for w in self._workloads.values() if env is None or w.key.env == env]
+        return sorted(chosen, key=lambda w: (order.get(w.key.env, 0), w.key.group, w.key.name))
+
+    def workload(self, key: WorkloadKey) -> Workload | None:
+        with self._lock:
+            self._refresh_workloads()
+            return self._workloads.get(key)
+
+    def replicas(self, key: WorkloadKey) -> list[Replica]:
+        with self._lock:
+            members = [self._replicas[key.env][rid] for rid in self._members.get(key, ())]
+        return sorted(members, key=lambda r: r.name)
+
+    def replica(self, env: str, replica_id: str) -> Replica | None:
+        with self._lock:
+            return self._replicas[env].get(replica_id)
+
+    def all_replicas(self) -> list[Replica]:
+        with self._lock:
+            return [r for replicas in self._replicas.values() for r in replicas.values()]
+
+    def series(self, replica_id: str, metric: str) -> list[Sample]:
+        with self._lock:
+            return list(self._series.get((replica_id, metric), ()))
+
+    def latest(self, replica_id: str, metric: str) -> float | None:
+        with self._lock:
+            series = self._series.get((replica_id, metric))
+            return series[-1].value if series else None
+
+    def workload_usage(self, key: WorkloadKey) -> tuple[float | None, float | None]:
+        """Latest CPU percent and memory bytes summed over the workload's replicas."""
+        with self._lock:
+            cpu = memory = None
+            for rid in self._members.get(key, ()):
+                c = self._series.get((rid, "cpu"))
+                m = self._series.get((rid, "memory"))
+                if c:
+                    cpu = (cpu or 0.0) + c[-1].value
+                if m:
+                    memory = (memory or 0.0) + m[-1].value
+            return cpu, memory
+
+    def workload_series(self, key: WorkloadKey, metric: str) -> list[Sample]:
+        """A workload's series: its replicas' samples summed per whole second."""
+        with self._lock:
+            buckets: dict[int, float] = defaultdict(float)
+            for rid in self._members.get(key, ()):
+                for sample in self._series.get((rid, metric), ()):
+                    buckets[int(sample.ts)] += sample.value
+        return [Sample(float(ts), value) for ts, value in sorted(buckets.items())]

@@ -1,0 +1,346 @@
+"""The main screen: environments on the left, workloads, and the selected workload below."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Static
+
+from console.log_feed import LogFeed, LogRequest
+from console.model import Health, WorkloadKey
+from console.store import Delta
+from widgets.environment_list import EnvironmentList, EnvironmentSummary, connection_sentence
+from widgets.safe_text import safe_text
+from widgets.status_bar import StatusBar
+from widgets.workload_panel import WorkloadPanel
+from widgets.workload_table import WorkloadRow, WorkloadTable
+
+NARROW = 110
+"""Below this many columns the environment list folds away (``e`` brings it back)."""
+
+
+class MainScreen(Screen):
+    """Environments, workloads, and the selected workload's replicas, metrics and logs."""
+
+    CSS_PATH = Path(__file__).with_name("main.tcss")
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter"),
+        Binding("enter", "open", "Open", show=False),
+        Binding("l", "logs", "Logs"),
+        Binding("e", "environments", "Envs"),
+        Binding("right_square_bracket", "next_environment", "Next env", show=False),
+        Binding("left_square_bracket", "previous_environment", "Prev env", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.current_env: str | None = None
+        """The environment whose workloads the table shows."""
+        self.focused_key: WorkloadKey | None = None
+        self._tail_feed: LogFeed | None = None
+        self._tail_key: WorkloadKey | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="◆")
+        with Horizontal(id="body"):
+            yield EnvironmentList(id="environments", classes="pane")
+            with Vertical(id="main"):
+                yield Static("", id="env-banner")
+                yield Input(placeholder="filter workloads by name — Enter keeps it, Esc clears", id="filter")
+                yield WorkloadTable(id="workloads", classes="pane")
+                yield WorkloadPanel(id="detail", classes="pane")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    @property
+    def host(self):
+        return self.app
+
+    @property
+    def store(self):
+        return self.app.store
+
+    def on_mount(self) -> None:
+        self.query_one("#environments").border_title = "Environments"
+        self.query_one("#detail").border_title = "Selected"
+        self.query_one("#filter").display = False
+        names = self.store.environment_names()
+        if names:
+            self.current_env = names[0]
+        self._apply_width(self.app.size.width)
+        self.full_sync()
+        self.query_one(WorkloadTable).focus()
+        self.set_interval(0.2, self._poll_tail)
+        self.set_interval(1.0, self._tick_second)
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, _theme) -> None:
+        # Health colours live in cell styles, not CSS: re-render them.
+        self.query_one(WorkloadTable).refresh_styles()
+        self.full_sync()
+
+    def on_resize(self, event) -> None:
+        self._apply_width(event.size.width)
+
+    def _apply_width(self, width: int) -> None:
+        narrow = width < NARROW
+        self.set_class(narrow, "-narrow")
+        environments = self.query_one("#environments")
+        if narrow and not environments.has_focus:
+            environments.display = False
+        elif not narrow:
+            environments.display = True
+
+    # -- data ------------------------------------------------------------------------
+
+    def full_sync(self) -> None:
+        """Show everything the store holds (on mount, on resume, on environment change)."""
+        self._sync_environments()
+        self._sync_workloads(None)
+        self._sync_detail()
+
+    def apply_delta(self, delta: Delta) -> None:
+        """Apply one tick's changes, touching only what changed."""
+        if delta.environments or delta.workloads or delta.removed:
+            self._sync_environments()
+        if self.current_env is not None:
+            mine = {k for k in delta.workloads | delta.metrics if k.env == self.current_env}
+            removed = [k for k in delta.removed if k.env == self.current_env]
+            if mine or removed:
+                self._sync_workloads(mine, removed)
+        if self.focused_key is not None and (
+            self.focused_key in delta.workloads or self.focused_key in delta.metrics or self.focused_key in delta.removed
+        ):
+            self._sync_detail()
+
+    def _sync_environments(self) -> None:
+        summaries = []
+        for name in self.store.environment_names():
+            counts = Counter(w.health for w in self.store.workloads(name))
+            summaries.append(EnvironmentSummary(self.store.environment(name), self.store.connection(name), counts))
+        self.query_one(EnvironmentList).show(summaries)
+        self._sync_banner()
+        self._sync_status(summaries)
+
+    def _sync_banner(self) -> None:
+        banner = self.query_one("#env-banner", Static)
+        table = self.query_one(WorkloadTable)
+        if self.current_env is None:
+            banner.display = False
+            return
+        environment = self.store.environment(self.current_env)
+        connection = self.store.connection(self.current_env)
+        count = len(table.visible_keys())
+        title = Text.assemble(safe_text(self.current_env, style="bold"), f" · {environment.kind.value} · {count} workloads")
+        if table.filter_text:
+            title.append(" · filter: ")
+            title.append_text(safe_text(table.filter_text))
+        table.border_title = title
+        if connection.connected:
+            banner.display = False
+        else:
+            text = Text(f"{self.current_env}: ", style="bold")
+            text.append(connection_sentence(connection))
+            if connection.error:
+                text.append(" — ")
+                text.append_text(safe_text(connection.error))
+            banner.update(text)
+            banner.display = True
+
+    def _sync_status(self, summaries: list[EnvironmentSummary]) -> None:
+        text = Text()
+        for summary in summaries:
+            name = summary.environment.name
+            if summary.connection.connected:
+                bad = summary.counts.get(Health.FAILED, 0) + summary.counts.get(Health.DEGRADED, 0)
+                text.append_text(safe_text(name))
+                text.append(f" {'▲' + str(bad) if bad else '●'}  ", style="bold" if bad else "")
+            else:
+                text.append_text(safe_text(name))
+                text.append(" ○ down  ", style="bold")
+        if self.app.read_only:
+            text.append("READ-ONLY  ", style="bold reverse")
+        text.append("? help  : commands", style="dim")
+        self.query_one(StatusBar).show(text)
+
+    def _rows(self, keys) -> list[WorkloadRow]:
+        rows = []
+        for key in keys:
+            workload = self.store.workload(key)
+            if workload is None:
+                continue
+            cpu, memory = self.store.workload_usage(key)
+            rows.append(WorkloadRow(workload, cpu, memory))
+        return rows
+
+    def _sync_workloads(self, changed: set[WorkloadKey] | None, removed=()) -> None:
+        table = self.query_one(WorkloadTable)
+        if changed is None:
+            workloads = self.store.workloads(self.current_env) if self.current_env else []
+            table.show(self._rows(w.key for w in workloads))
+        else:
+            table.update_rows(self._rows(sorted(changed, key=lambda k: (k.group, k.name))), removed)
+        if self.focused_key is None or self.focused_key.env != self.current_env:
+            self.focused_key = table.key_at_cursor()
+            self._focus_changed()
+        self._sync_banner()
+
+    def _sync_detail(self) -> None:
+        panel = self.query_one(WorkloadPanel)
+        key = self.focused_key
+        workload = self.store.workload(key) if key else None
+        if workload is None:
+            panel.show(None, [], [], [])
+            return
+        panel.show(
+            workload,
+            self.store.replicas(key),
+            self.store.workload_series(key, "cpu"),
+            self.store.workload_series(key, "memory"),
+        )
+
+    def _tick_second(self) -> None:
+        self.query_one(WorkloadTable).refresh_ages()
+        if self.current_env and not self.store.connection(self.current_env).connected:
+            self._sync_environments()
+
+    # -- log tail of the selected workload -----------------------------------------------
+
+    def _focus_changed(self) -> None:
+        self._sync_detail()
+        self.host.prefer_stats(self.focused_key)
+        if self._tail_key != self.focused_key:
+            self._close_tail()
+            panel = self.query_one(WorkloadPanel)
+            panel.clear_logs()
+            self._tail_key = self.focused_key
+            if self.focused_key is not None:
+                # Debounced: scrolling through the table should not open a stream per row.
+                self.set_timer(0.3, self._open_tail)
+
+    def _open_tail(self) -> None:
+        if self._tail_feed is None and self._tail_key is not None and self._tail_key == self.focused_key:
+            self._tail_feed = self.host.open_logs(self._tail_key, LogRequest(follow=True, tail=20))
+
+    def _close_tail(self) -> None:
+        if self._tail_feed is not None:
+            self._tail_feed.close()
+            self._tail_feed = None
+
+    def _poll_tail(self) -> None:
+        if self._tail_feed is not None:
+            lines = self._tail_feed.take()
+            if lines:
+                self.query_one(WorkloadPanel).append_logs(lines[-500:])
+
+    def on_screen_suspend(self) -> None:
+        self._close_tail()
+        self._tail_key = None
+
+    def on_screen_resume(self) -> None:
+        self.full_sync()
+        self._focus_changed()
+
+    # -- events ----------------------------------------------------------------------
+
+    @on(EnvironmentList.Picked)
+    def _environment_picked(self, event: EnvironmentList.Picked) -> None:
+        self.select_environment(event.name)
+
+    def select_environment(self, name: str) -> None:
+        if name == self.current_env or name not in self.store.environment_names():
+            return
+        self.current_env = name
+        self.focused_key = None
+        self._sync_workloads(None)
+        self._sync_banner()
+
+    @on(WorkloadTable.Focused)
+    def _workload_focused(self, event: WorkloadTable.Focused) -> None:
+        if event.key != self.focused_key:
+            self.focused_key = event.key
+            self._focus_changed()
+
+    @on(WorkloadTable.Chosen)
+    def _workload_chosen(self, event: WorkloadTable.Chosen) -> None:
+        self.host.show_workload(event.key)
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_one(WorkloadTable).set_filter(event.value)
+        self._sync_banner()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        self.query_one("#filter").display = False
+        self.query_one(WorkloadTable).focus()
+
+    # -- actions ---------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        filter_input.display = True
+        filter_input.focus()
+
+    def action_clear_filter(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        filter_input.value = ""
+        filter_input.display = False
+        self.query_one(WorkloadTable).set_filter("")
+        environments = self.query_one("#environments")
+        if self.has_class("-narrow"):
+            environments.display = False
+        self.query_one(WorkloadTable).focus()
+        self._sync_banner()
+
+    def action_open(self) -> None:
+        if self.focused_key is not None:
+            self.host.show_workload(self.focused_key)
+
+    def action_logs(self) -> None:
+        if self.focused_key is not None:
+            self.host.show_logs(self.focused_key)
+
+    def action_environments(self) -> None:
+        environments = self.query_one("#environments", EnvironmentList)
+        if environments.has_focus:
+            if self.has_class("-narrow"):
+                environments.display = False
+            self.query_one(WorkloadTable).focus()
+            return
+        environments.display = True
+        environments.focus()
+
+    def _step_environment(self, step: int) -> None:
+        names = self.store.environment_names()
+        if not names:
+            return
+        index = names.index(self.current_env) if self.current_env in names else 0
+        name = names[(index + step) % len(names)]
+        self.query_one(EnvironmentList).highlighted = (index + step) % len(names)
+        self.select_environment(name)
+
+    def action_next_environment(self) -> None:
+        self._step_environment(1)
+
+    def action_previous_environment(self) -> None:
+        self._step_environment(-1)
+
+    def focus_workload(self, key: WorkloadKey) -> None:
+        """Jump to a workload (from the command palette)."""
+        self.select_environment(key.env)
+        table = self.query_one(WorkloadTable)
+        if table.filter_text and table.filter_text.lower() not in key.label.lower():
+            self.action_clear_filter()
+        table.move_cursor_to_key(key)
+        table.focus()

@@ -1,0 +1,99 @@
+"""Replica health from Docker's words, and workload health from its replicas."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.docker import replica_health
+from console.health import aggregate
+from console.model import Health, WorkloadKey
+from tests.factories import replica
+
+KEY = WorkloadKey("local", "shop", "web")
+
+
+@pytest.mark.parametrize(
+    ("state", "kwargs", "health", "words"),
+    [
+        ("running", {"health_status": "healthy", "exit_code": None}, Health.HEALTHY, "healthy"),
+        ("running", {"health_status": None, "exit_code": None}, Health.HEALTHY, "running"),
+        ("running", {"health_status": "starting", "exit_code": None}, Health.PROGRESSING, "starting"),
+        ("running", {"health_status": "unhealthy", "exit_code": None, "health_output": "boom"}, Health.DEGRADED, "unhealthy (health check failing: boom)"),
+        ("restarting", {"health_status": None, "exit_code": 1, "restarts": 5}, Health.FAILED, "restarting (exit 1), 5 restarts"),
+        ("exited", {"health_status": None, "exit_code": 137, "oom_killed": True}, Health.FAILED, "OOMKilled"),
+        ("exited", {"health_status": None, "exit_code": 3}, Health.FAILED, "exited with code 3"),
+        ("exited", {"health_status": None, "exit_code": 0}, Health.UNKNOWN, "exited (0), stopped"),
+        ("dead", {"health_status": None, "exit_code": None, "error": "driver failed"}, Health.FAILED, "dead: driver failed"),
+        ("paused", {"health_status": None, "exit_code": None}, Health.DEGRADED, "paused"),
+        ("created", {"health_status": None, "exit_code": None}, Health.UNKNOWN, "created, not started"),
+    ],
+)
+def test_replica_health_uses_dockers_words(state, kwargs, health, words):
+    verdict, reason = replica_health(state, **kwargs)
+
+    assert verdict is health
+    assert words in reason
+
+
+def test_workload_with_all_replicas_healthy_is_healthy():
+    workload = aggregate(KEY, [replica("web-1"), replica("web-2")])
+
+    assert (workload.health, workload.ready, workload.desired) == (Health.HEALTHY, 2, 2)
+    assert workload.reason == "2/2 replicas healthy"
+
+
+def test_one_unhealthy_replica_makes_the_workload_degraded_and_names_it():
+    sick = replica("web-2", health=Health.DEGRADED, reason="unhealthy (health check failing)")
+
+    workload = aggregate(KEY, [replica("web-1"), sick])
+
+    assert workload.health is Health.DEGRADED
+    assert workload.ready == 1
+    assert "web-2" in workload.reason and "unhealthy" in workload.reason
+
+
+def test_single_unhealthy_container_is_degraded_not_failed():
+    workload = aggregate(KEY, [replica("web-1", health=Health.DEGRADED, reason="unhealthy")])
+
+    assert workload.health is Health.DEGRADED
+
+
+def test_every_replica_failed_makes_the_workload_failed():
+    crashed = [replica(f"web-{i}", health=Health.FAILED, state="exited", reason="exited with code 3") for i in (1, 2)]
+
+    workload = aggregate(KEY, crashed)
+
+    assert workload.health is Health.FAILED
+    assert "2/2 failed" in workload.reason
+
+
+def test_starting_replica_makes_the_workload_progressing():
+    workload = aggregate(KEY, [replica("web-1"), replica("web-2", health=Health.PROGRESSING, reason="starting")])
+
+    assert workload.health is Health.PROGRESSING
+
+
+def test_only_stopped_replicas_is_unknown_stopped():
+    workload = aggregate(KEY, [replica("web-1", health=Health.UNKNOWN, state="exited", reason="exited (0), stopped")])
+
+    assert workload.health is Health.UNKNOWN
+    assert "stopped" in workload.reason
+
+
+def test_missing_replicas_against_desired_is_degraded():
+    workload = aggregate(KEY, [replica("web-1")], desired=3)
+
+    assert workload.health is Health.DEGRADED
+    assert workload.reason == "1/3 replicas exist"
+
+
+def test_no_replicas_and_none_desired_is_unknown():
+    assert aggregate(KEY, []).health is Health.UNKNOWN
+
+
+def test_restarts_are_summed_and_newest_image_wins():
+    old = replica("web-1", restarts=2, image="shop/web:1.4.1", version="1.4.1")
+    workload = aggregate(KEY, [old, replica("web-2", restarts=1)])
+
+    assert workload.restarts == 3
+    assert workload.version in ("1.4.1", "1.4.2")

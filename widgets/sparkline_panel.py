@@ -1,0 +1,53 @@
+"""A titled sparkline with current, min and max: CPU and memory of a workload."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Label, Sparkline
+
+from console.model import Sample
+
+
+class SparklinePanel(Vertical):
+    """Label line (``CPU 12% · min 1% · max 40%``) over a one-row sparkline."""
+
+    DEFAULT_CSS = """
+    SparklinePanel { height: 2; }
+    SparklinePanel > Label { width: 1fr; color: $text-muted; }
+    SparklinePanel > Sparkline { height: 1; }
+    SparklinePanel > Sparkline > .sparkline--max-color { color: $accent; }
+    SparklinePanel > Sparkline > .sparkline--min-color { color: $primary; }
+    """
+
+    def __init__(self, title: str, formatter: Callable[[float | None], str], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.title = title
+        self.formatter = formatter
+        self._last: tuple[float, ...] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label(Text(f"{self.title} —"))
+        yield Sparkline([], summary_function=max)
+
+    def show(self, samples: Sequence[Sample], *, window: int = 300) -> None:
+        """Show the last ``window`` samples (5 min at 1 s); skip if nothing changed."""
+        values = tuple(s.value for s in samples[-window:])
+        if values == self._last:
+            return
+        self._last = values
+        label = self.query_one(Label)
+        if not values:
+            label.update(Text(f"{self.title} — no samples yet"))
+            self.query_one(Sparkline).data = []
+            return
+        current, low, high = values[-1], min(values), max(values)
+        label.update(
+            Text(
+                f"{self.title} {self.formatter(current)} · min {self.formatter(low)} · max {self.formatter(high)}"
+            )
+        )
+        self.query_one(Sparkline).data = list(values)

@@ -1,0 +1,83 @@
+"""The selected workload at a glance: reason, replicas, CPU/memory sparklines, last logs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
+
+from console.model import LogLine, Replica, Sample, Workload
+from widgets.health_badge import health_text
+from widgets.replica_table import ReplicaTable
+from widgets.safe_text import safe_text
+from widgets.sparkline_panel import SparklinePanel
+from widgets.workload_table import format_bytes, format_cpu
+
+
+def _percent(value: float | None) -> str:
+    return format_cpu(value)
+
+
+class WorkloadPanel(Vertical):
+    """Composite shown under the workload table and on the workload screen."""
+
+    DEFAULT_CSS = """
+    WorkloadPanel { height: 1fr; }
+    WorkloadPanel > #panel-headline { height: 1; }
+    WorkloadPanel > #panel-body { height: 1fr; }
+    WorkloadPanel #panel-replicas { width: 1fr; height: 1fr; }
+    WorkloadPanel #panel-metrics { width: 36; height: auto; padding: 0 0 0 1; }
+    WorkloadPanel #panel-logs { height: 6; border-top: hkey $panel-lighten-2; }
+    """
+
+    def __init__(self, *, log_lines: int = 500, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._log_lines = log_lines
+
+    def compose(self) -> ComposeResult:
+        from widgets.log_view import LogView
+
+        yield Static(Text("no workload selected", style="dim"), id="panel-headline")
+        with Horizontal(id="panel-body"):
+            yield ReplicaTable(id="panel-replicas")
+            with Vertical(id="panel-metrics"):
+                yield SparklinePanel("CPU", _percent, id="panel-cpu")
+                yield SparklinePanel("Mem", format_bytes, id="panel-memory")
+        log_view = LogView(max_lines=self._log_lines, id="panel-logs")
+        log_view.can_focus = False
+        yield log_view
+
+    def show(
+        self,
+        workload: Workload | None,
+        replicas: Sequence[Replica],
+        cpu: Sequence[Sample],
+        memory: Sequence[Sample],
+    ) -> None:
+        headline = self.query_one("#panel-headline", Static)
+        if workload is None:
+            headline.update(Text("no workload selected", style="dim"))
+            self.query_one(ReplicaTable).show([])
+            return
+        text = Text()
+        text.append_text(health_text(workload.health, self.app.theme_variables))
+        text.append("  ")
+        text.append_text(safe_text(workload.key.label, style="bold"))
+        text.append(f"  {workload.ready}/{workload.desired} ready  ")
+        text.append_text(safe_text(workload.image, style="dim"))
+        text.append("  — ")
+        text.append_text(safe_text(workload.reason))
+        headline.update(text)
+        self.query_one(ReplicaTable).show(replicas)
+        self.query_one("#panel-cpu", SparklinePanel).show(cpu)
+        self.query_one("#panel-memory", SparklinePanel).show(memory)
+
+    def clear_logs(self) -> None:
+        self.query_one("#panel-logs").clear()
+
+    def append_logs(self, lines: list[LogLine]) -> None:
+        if lines:
+            self.query_one("#panel-logs").append(lines)

@@ -1,0 +1,151 @@
+"""The workload table: one row per workload of the chosen environment."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.message import Message
+
+from console.durations import format_age
+from console.model import Health, Workload, WorkloadKey
+from widgets.health_badge import health_text
+from widgets.keyed_table import KeyedTable
+from widgets.safe_text import safe_text
+
+COLUMNS = ("Health", "Workload", "Ready", "Version", "Rst", "Age", "CPU", "Mem", "Reason")
+
+
+def format_cpu(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}%" if value >= 10 else f"{value:.1f}%"
+
+
+def format_bytes(value: float | None) -> str:
+    if value is None:
+        return "-"
+    for unit in ("B", "K", "M", "G"):
+        if value < 1024 or unit == "G":
+            return f"{value:.0f}{unit}" if unit == "B" or value >= 10 else f"{value:.1f}{unit}"
+        value /= 1024
+    return f"{value:.0f}G"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadRow:
+    workload: Workload
+    cpu: float | None = None
+    memory: float | None = None
+
+
+class WorkloadTable(KeyedTable):
+    """Workloads by key, updated cell by cell; ``/`` filters by name."""
+
+    DEFAULT_CSS = """
+    WorkloadTable { height: 1fr; }
+    """
+
+    class Chosen(Message):
+        """The operator pressed Enter on a workload."""
+
+        def __init__(self, key: WorkloadKey) -> None:
+            super().__init__()
+            self.key = key
+
+    class Focused(Message):
+        """The cursor moved to a workload."""
+
+        def __init__(self, key: WorkloadKey | None) -> None:
+            super().__init__()
+            self.key = key
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.filter_text = ""
+        """Case-insensitive substring the workload label must contain."""
+        self._rows: dict[WorkloadKey, WorkloadRow] = {}
+        self._cell_cache: dict[WorkloadKey, tuple[Text, ...]] = {}
+        self.now = time.time
+        """Clock for the Age column (tests pin it)."""
+
+    def on_mount(self) -> None:
+        for label in COLUMNS:
+            self.add_column(label, key=label.lower())
+
+    def show(self, rows: Sequence[WorkloadRow]) -> None:
+        """Show exactly these workloads (already sorted), after the filter."""
+        self._rows = {row.workload.key: row for row in rows}
+        self._render_rows()
+
+    def update_rows(self, rows: Sequence[WorkloadRow], removed: Sequence[WorkloadKey] = ()) -> None:
+        """Change some rows; the others keep their rendered cells."""
+        for key in removed:
+            self._rows.pop(key, None)
+            self._cell_cache.pop(key, None)
+        for row in rows:
+            self._rows[row.workload.key] = row
+            self._cell_cache.pop(row.workload.key, None)
+        self._render_rows(keep_cache=True)
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self._render_rows(keep_cache=True)
+
+    def refresh_ages(self) -> None:
+        """Recompute every row (ages move on even when nothing else does)."""
+        self._render_rows()
+
+    def refresh_styles(self) -> None:
+        """Re-colour after a theme change."""
+        self._render_rows()
+
+    def visible_keys(self) -> list[WorkloadKey]:
+        return [k for k in self._sorted_keys() if self._matches(k)]
+
+    def _matches(self, key: WorkloadKey) -> bool:
+        return not self.filter_text or self.filter_text.lower() in key.label.lower()
+
+    def _sorted_keys(self) -> list[WorkloadKey]:
+        return sorted(self._rows, key=lambda k: (k.group, k.name))
+
+    def _render_rows(self, *, keep_cache: bool = False) -> None:
+        if not keep_cache:
+            self._cell_cache.clear()
+        variables = self.app.theme_variables
+        now = self.now()
+        order = self.visible_keys()
+        cells = {}
+        for key in order:
+            cached = self._cell_cache.get(key)
+            if cached is None:
+                cached = self._cell_cache[key] = self._cells_for(self._rows[key], variables, now)
+            cells[key] = cached
+        self.sync(cells, order)
+
+    def _cells_for(self, row: WorkloadRow, variables: Mapping[str, str], now: float) -> tuple[Text, ...]:
+        workload = row.workload
+        age = format_age(now - workload.created_at.timestamp()) if workload.created_at else "-"
+        bad = workload.health in (Health.DEGRADED, Health.FAILED)
+        ready_style = "bold " + variables.get("health-warn", "") if workload.ready < workload.desired else ""
+        return (
+            health_text(workload.health, variables),
+            safe_text(workload.key.label, style="bold" if bad else ""),
+            Text(f"{workload.ready}/{workload.desired}", style=ready_style),
+            safe_text(workload.version),
+            Text(str(workload.restarts), style="bold" if workload.restarts else ""),
+            Text(age),
+            Text(format_cpu(row.cpu)),
+            Text(format_bytes(row.memory)),
+            safe_text(workload.reason, style="" if bad else "dim"),
+        )
+
+    def on_data_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        event.stop()
+        self.post_message(self.Focused(self.key_for(event.row_key.value)))
+
+    def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
+        event.stop()
+        key = self.key_for(event.row_key.value)
+        if key is not None:
+            self.post_message(self.Chosen(key))
