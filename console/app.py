@@ -7,6 +7,8 @@ ask the app (``open_logs``, ``prefer_stats``) which starts work in threads.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from textual import work
@@ -76,6 +78,7 @@ class WatchfloorApp(App):
         config_source: Path | None = None,
         start_backends: bool = True,
         store: Store | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """Build the app.
 
@@ -85,22 +88,28 @@ class WatchfloorApp(App):
             config_source: The config file in use, shown in the header.
             start_backends: Start watch/stats workers (tests with a prepared store don't).
             store: A store to use instead of a fresh one (tests feed it fixtures).
+            clock: Wall clock for ages (snapshot tests pin it).
         """
         super().__init__()
+        self.clock = clock
         self.backends = {b.environment.name: b for b in backends}
         self.store = store or Store(b.environment for b in backends)
         self.read_only = all(b.environment.read_only for b in backends) if backends else False
-        self._initial_theme = theme
         self._config_source = config_source
         self._start_backends = start_backends
         self._stop = StopSignal()
         self._stats: dict[str, StatsManager] = {}
         self.watchfloor_themes = list(THEMES)
+        for registered in THEMES.values():
+            self.register_theme(registered)
+        self.theme = theme if theme in THEMES else "dark"
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        # Textual's own themes lack our health colours; without defaults a switch to
+        # one of them from the palette would break every stylesheet using them.
+        return dict(THEMES["dark"].variables)
 
     def on_mount(self) -> None:
-        for theme in THEMES.values():
-            self.register_theme(theme)
-        self.theme = self._initial_theme if self._initial_theme in THEMES else "dark"
         self.sub_title = str(self._config_source) if self._config_source else "no config — local engine"
         self.push_screen(MainScreen())
         if self._start_backends:

@@ -47,12 +47,11 @@ def watch_environment(
     stop: StopSignal,
     *,
     backoff: Backoff | None = None,
-    batch: int = 256,
 ) -> None:
     """Connect, follow the adapter's changes into the store, reconnect when it drops.
 
-    Runs until ``stop`` is set. Changes are applied in small batches so a burst of
-    events costs one lock round-trip, not hundreds.
+    Runs until ``stop`` is set. Each change is applied as it arrives: the store
+    coalesces them for the UI, so there is nothing to gain by holding them here.
     """
     env = adapter.environment.name
     backoff = backoff or Backoff()
@@ -63,19 +62,11 @@ def watch_environment(
         detail = ""
         try:
             adapter.connect()
-            pending = []
-            connected = False
             for change in adapter.watch(stop):
-                pending.append(change)
                 if isinstance(change, ConnectionChanged) and change.state.connected:
-                    connected = True
                     down_since = None
                     backoff.reset()
-                if len(pending) >= batch or connected:
-                    store.apply_many(pending)
-                    pending = []
-                    connected = False
-            store.apply_many(pending)
+                store.apply(change)
         except AdapterError as failure:
             error = failure.summary
             detail = failure.admin_detail

@@ -41,7 +41,7 @@ def screen_keys(screen) -> list[tuple[str, str]]:
 
 
 def _pretty(key: str) -> str:
-    names = {"slash": "/", "right_square_bracket": "]", "left_square_bracket": "[", "space": "space"}
+    names = {"slash": "/", "right_square_bracket": "]", "left_square_bracket": "[", "space": "space", "ampersand": "&", "question_mark": "?", "colon": ":"}
     return ", ".join(names.get(k.strip(), k.strip()) for k in key.split(","))
 
 

@@ -30,6 +30,7 @@ class MainScreen(Screen):
     """Environments, workloads, and the selected workload's replicas, metrics and logs."""
 
     CSS_PATH = Path(__file__).with_name("main.tcss")
+    AUTO_FOCUS = "#workloads"
 
     BINDINGS = [
         Binding("slash", "filter", "Filter"),
@@ -49,6 +50,7 @@ class MainScreen(Screen):
         self.focused_key: WorkloadKey | None = None
         self._tail_feed: LogFeed | None = None
         self._tail_key: WorkloadKey | None = None
+        self._width_applied = False
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
@@ -94,12 +96,14 @@ class MainScreen(Screen):
 
     def _apply_width(self, width: int) -> None:
         narrow = width < NARROW
+        if narrow == self.has_class("-narrow") and self.is_mounted and self._width_applied:
+            return
+        self._width_applied = True
         self.set_class(narrow, "-narrow")
         environments = self.query_one("#environments")
-        if narrow and not environments.has_focus:
-            environments.display = False
-        elif not narrow:
-            environments.display = True
+        environments.display = not narrow
+        if narrow and environments.has_focus:
+            self.query_one(WorkloadTable).focus()
 
     # -- data ------------------------------------------------------------------------
 

@@ -70,7 +70,7 @@ class KeyedTable(DataTable):
                 elif old != cells:
                     for index, (before, after) in enumerate(zip(old, cells, strict=False)):
                         if before != after:
-                            self.update_cell(row_id, columns[index], after)
+                            self.update_cell(row_id, columns[index], after, update_width=True)
                     self._cells[row_id] = cells
                     changed = True
             desired = [self.row_id(k) for k in order] if order is not None else None

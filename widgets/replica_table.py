@@ -31,7 +31,6 @@ class ReplicaTable(KeyedTable):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.now = time.time
 
     def on_mount(self) -> None:
         for label in COLUMNS:
@@ -39,7 +38,7 @@ class ReplicaTable(KeyedTable):
 
     def show(self, replicas: Sequence[Replica]) -> None:
         variables = self.app.theme_variables
-        now = self.now()
+        now = getattr(self.app, "clock", time.time)()
         rows = {}
         for replica in replicas:
             started = replica.started_at or replica.created_at

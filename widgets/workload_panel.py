@@ -30,7 +30,7 @@ class WorkloadPanel(Vertical):
     WorkloadPanel > #panel-body { height: 1fr; }
     WorkloadPanel #panel-replicas { width: 1fr; height: 1fr; }
     WorkloadPanel #panel-metrics { width: 36; height: auto; padding: 0 0 0 1; }
-    WorkloadPanel #panel-logs { height: 6; border-top: hkey $panel-lighten-2; }
+    WorkloadPanel #panel-logs { height: 6; background: $background; }
     """
 
     def __init__(self, *, log_lines: int = 500, **kwargs) -> None:

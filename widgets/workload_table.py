@@ -66,8 +66,6 @@ class WorkloadTable(KeyedTable):
         """Case-insensitive substring the workload label must contain."""
         self._rows: dict[WorkloadKey, WorkloadRow] = {}
         self._cell_cache: dict[WorkloadKey, tuple[Text, ...]] = {}
-        self.now = time.time
-        """Clock for the Age column (tests pin it)."""
 
     def on_mount(self) -> None:
         for label in COLUMNS:
@@ -113,7 +111,7 @@ class WorkloadTable(KeyedTable):
         if not keep_cache:
             self._cell_cache.clear()
         variables = self.app.theme_variables
-        now = self.now()
+        now = getattr(self.app, "clock", time.time)()
         order = self.visible_keys()
         cells = {}
         for key in order:
