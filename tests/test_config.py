@@ -7,7 +7,6 @@ file name and line number in the message are the contract.
 from __future__ import annotations
 
 import math
-import os
 import stat
 import subprocess
 import sys
