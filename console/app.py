@@ -110,7 +110,7 @@ class WatchfloorApp(App):
         return dict(THEMES["dark"].variables)
 
     def on_mount(self) -> None:
-        self.sub_title = str(self._config_source) if self._config_source else "no config — local engine"
+        self.sub_title = str(self._config_source) if self._config_source else "local engine (no config file)"
         self.push_screen(MainScreen())
         if self._start_backends:
             for backend in self.backends.values():

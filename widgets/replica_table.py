@@ -21,7 +21,7 @@ class ReplicaTable(KeyedTable):
     """Replica rows keyed by replica id."""
 
     DEFAULT_CSS = """
-    ReplicaTable { height: auto; max-height: 100%; }
+    ReplicaTable { height: auto; max-height: 100%; overflow-x: hidden; }
     """
 
     class Chosen(Message):

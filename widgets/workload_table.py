@@ -43,7 +43,7 @@ class WorkloadTable(KeyedTable):
     """Workloads by key, updated cell by cell; ``/`` filters by name."""
 
     DEFAULT_CSS = """
-    WorkloadTable { height: 1fr; }
+    WorkloadTable { height: 1fr; overflow-x: hidden; }
     """
 
     class Chosen(Message):
