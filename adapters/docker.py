@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import docker
-import docker.context
 import requests
 from docker import errors as docker_errors
 
 from adapters.base import AdapterError, ErrorKind, StopFlag, on_stop
+from adapters.docker_host import local_docker_host
 from console.model import (
     Change,
     ConnectionChanged,
@@ -67,23 +67,6 @@ _RELEVANT_ACTIONS = frozenset(
 _REPLICA_SUFFIX = re.compile(r"[-_.]\d+$")
 _STATUS_HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 _STATUS_CODE = re.compile(r"^(?:Exited|Restarting) \((-?\d+)\)")
-
-
-def local_docker_host() -> str:
-    """Where the local engine is, the way the docker CLI finds it.
-
-    ``DOCKER_HOST`` first, then the current docker context, then the default socket.
-    """
-    env_host = os.environ.get("DOCKER_HOST")
-    if env_host:
-        return env_host
-    try:
-        context = docker.context.ContextAPI.get_current_context()
-        if context is not None and context.Host:
-            return context.Host
-    except Exception:  # noqa: BLE001 - a broken context file must not stop the console
-        pass
-    return "unix:///var/run/docker.sock"
 
 
 class DockerAdapter:
@@ -223,6 +206,8 @@ class DockerAdapter:
             for replica in snapshot.replicas:
                 if stop.is_set():
                     return
+                if replica.state == "created":
+                    continue  # never started: no restarts, no OOM, nothing to add
                 detailed = self.inspect(replica.id)
                 if detailed is not None and detailed != replica:
                     yield ReplicaUpserted(detailed)

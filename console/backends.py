@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from adapters.base import Adapter
+from adapters.docker_host import local_docker_host
 from console.config import Config, DockerEnvironmentConfig
 from console.model import Environment, EnvironmentKind
 
@@ -23,8 +24,6 @@ class Backend:
 
 
 def _docker(spec: DockerEnvironmentConfig, read_only: bool) -> Backend:
-    from adapters.docker import DockerAdapter, local_docker_host
-
     host = spec.host or local_docker_host()
     environment = Environment(
         name=spec.name,
@@ -35,10 +34,15 @@ def _docker(spec: DockerEnvironmentConfig, read_only: bool) -> Backend:
         prometheus=str(spec.prometheus.url) if spec.prometheus else None,
     )
     cert_path = str(spec.cert_path) if spec.cert_path else None
-    return Backend(
-        environment,
-        lambda: DockerAdapter(environment, host=host, tls_verify=spec.tls_verify, cert_path=cert_path),
-    )
+
+    def make_adapter() -> Adapter:
+        # Imported here, in the worker thread, so the docker SDK is not on the path to
+        # the first frame.
+        from adapters.docker import DockerAdapter
+
+        return DockerAdapter(environment, host=host, tls_verify=spec.tls_verify, cert_path=cert_path)
+
+    return Backend(environment, make_adapter)
 
 
 _FACTORIES: dict[str, Callable] = {"docker": _docker}

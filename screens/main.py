@@ -80,7 +80,7 @@ class MainScreen(Screen):
         if names:
             self.current_env = names[0]
         self._apply_width(self.app.size.width)
-        self.full_sync()
+        # No full_sync here: ScreenResume follows the first push and does it.
         self.query_one(WorkloadTable).focus()
         self.set_interval(0.2, self._poll_tail)
         self.set_interval(1.0, self._tick_second)

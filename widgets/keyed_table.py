@@ -70,7 +70,10 @@ class KeyedTable(DataTable):
                 elif old != cells:
                     for index, (before, after) in enumerate(zip(old, cells, strict=False)):
                         if before != after:
-                            self.update_cell(row_id, columns[index], after, update_width=True)
+                            column = self.columns[columns[index]]
+                            # Re-measuring a column walks all its cells: only for columns
+                            # that size to content.
+                            self.update_cell(row_id, columns[index], after, update_width=column.auto_width)
                     self._cells[row_id] = cells
                     changed = True
             desired = [self.row_id(k) for k in order] if order is not None else None

@@ -16,6 +16,9 @@ from widgets.keyed_table import KeyedTable
 from widgets.safe_text import safe_text
 
 COLUMNS = ("Health", "Workload", "Ready", "Version", "Rst", "Age", "CPU", "Mem", "Reason")
+WIDTHS = {"Health": 13, "Ready": 5, "Rst": 3, "Age": 4, "CPU": 5, "Mem": 5}
+"""Fixed widths for columns whose text has a known shape; the others size to content."""
+AGE = COLUMNS.index("Age")
 
 
 def format_cpu(value: float | None) -> str:
@@ -69,7 +72,7 @@ class WorkloadTable(KeyedTable):
 
     def on_mount(self) -> None:
         for label in COLUMNS:
-            self.add_column(label, key=label.lower())
+            self.add_column(label, key=label.lower(), width=WIDTHS.get(label))
 
     def show(self, rows: Sequence[WorkloadRow]) -> None:
         """Show exactly these workloads (already sorted), after the filter."""
@@ -91,8 +94,14 @@ class WorkloadTable(KeyedTable):
         self._render_rows(keep_cache=True)
 
     def refresh_ages(self) -> None:
-        """Recompute every row (ages move on even when nothing else does)."""
-        self._render_rows()
+        """Move the Age column on; only cells whose text changed are touched."""
+        now = getattr(self.app, "clock", time.time)()
+        for key, cells in self._cell_cache.items():
+            created = self._rows[key].workload.created_at
+            age = format_age(now - created.timestamp()) if created else "-"
+            if cells[AGE].plain != age:
+                self._cell_cache[key] = cells[:AGE] + (Text(age),) + cells[AGE + 1 :]
+        self._render_rows(keep_cache=True)
 
     def refresh_styles(self) -> None:
         """Re-colour after a theme change."""
