@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from console.model import Health, Replica, Workload, WorkloadKey
+from console.model import Health, Replica, Workload, WorkloadKey, WorkloadSpec
 
 
 def aggregate(
@@ -19,6 +19,7 @@ def aggregate(
     *,
     kind: str = "service",
     desired: int | None = None,
+    spec: WorkloadSpec | None = None,
 ) -> Workload:
     """Build a workload's row from its replicas.
 
@@ -36,8 +37,13 @@ def aggregate(
         kind: Backend kind word shown in the table.
         desired: Replicas wanted, when the backend knows it (Kubernetes spec); Docker
             has no desired count, so the number of containers stands in.
+        spec: The backend's own view of the workload: a rollout under way makes a
+            healthy-looking workload *progressing*; a stuck rollout (a condition such
+            as ProgressDeadlineExceeded) makes it *degraded* at least.
     """
     members = sorted(replicas, key=lambda r: r.name)
+    if spec is not None:
+        kind, desired = spec.kind, spec.desired
     want = len(members) if desired is None else desired
     ready = sum(1 for r in members if r.health is Health.HEALTHY)
     restarts = sum(r.restarts for r in members)
@@ -46,6 +52,9 @@ def aggregate(
     version = newest.version if newest else ""
     created = min((r.created_at for r in members if r.created_at), default=None)
     health, reason = _verdict(members, want)
+    if spec is not None:
+        health, reason = _with_spec(health, reason, spec, bool(members))
+        image = image or spec.image
     return Workload(
         key=key,
         kind=kind,
@@ -57,7 +66,18 @@ def aggregate(
         image=image,
         restarts=restarts,
         created_at=created,
+        revision=spec.revision if spec is not None else None,
     )
+
+
+def _with_spec(health: Health, reason: str, spec: WorkloadSpec, has_replicas: bool) -> tuple[Health, str]:
+    if spec.problem and health is not Health.FAILED:
+        return Health.DEGRADED, spec.problem
+    if spec.rollout and health in (Health.HEALTHY, Health.PROGRESSING, Health.UNKNOWN):
+        return Health.PROGRESSING, spec.rollout
+    if spec.desired == 0 and not has_replicas:
+        return Health.HEALTHY, "scaled to 0"
+    return health, reason
 
 
 def _verdict(members: list[Replica], want: int) -> tuple[Health, str]:

@@ -126,6 +126,25 @@ class Workload:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkloadSpec:
+    """What the backend says a workload should be, where it says so (Kubernetes).
+
+    Docker has no such object: a Docker workload is just its containers.
+    """
+
+    key: WorkloadKey
+    kind: str
+    """Deployment, StatefulSet, DaemonSet."""
+    desired: int
+    revision: int | None = None
+    rollout: str | None = None
+    """A sentence while a rollout is under way ("2/3 updated, 1/3 available"), else None."""
+    problem: str | None = None
+    """A condition that says the rollout is stuck (ProgressDeadlineExceeded …), else None."""
+    image: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Revision:
     workload: WorkloadKey
     number: int
@@ -191,6 +210,31 @@ class SnapshotReplaced:
     replicas: tuple[Replica, ...]
     kinds: tuple[tuple[WorkloadKey, str], ...] = ()
     """Workload kind per key, where the backend knows it (Deployment, service …)."""
+    specs: tuple[WorkloadSpec, ...] | None = None
+    """Every workload spec, where the backend has them; None leaves specs untouched."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadSpecUpserted:
+    spec: WorkloadSpec
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadSpecRemoved:
+    key: WorkloadKey
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecorded:
+    """A backend event about a workload (Kubernetes Events), newest kept."""
+
+    key: WorkloadKey
+    ts: datetime | None
+    type: str
+    """Normal or Warning."""
+    reason: str
+    message: str
+    count: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +252,16 @@ class ConnectionChanged:
     state: ConnectionState
 
 
-Change = ReplicaUpserted | ReplicaRemoved | SnapshotReplaced | SampleAdded | ConnectionChanged
+Change = (
+    ReplicaUpserted
+    | ReplicaRemoved
+    | SnapshotReplaced
+    | SampleAdded
+    | ConnectionChanged
+    | WorkloadSpecUpserted
+    | WorkloadSpecRemoved
+    | EventRecorded
+)
 
 
 @dataclass(slots=True)

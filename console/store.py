@@ -20,6 +20,7 @@ from console.model import (
     ConnectionState,
     Environment,
     EnvironmentView,
+    EventRecorded,
     Replica,
     ReplicaRemoved,
     ReplicaUpserted,
@@ -28,10 +29,15 @@ from console.model import (
     SnapshotReplaced,
     Workload,
     WorkloadKey,
+    WorkloadSpec,
+    WorkloadSpecRemoved,
+    WorkloadSpecUpserted,
 )
 
 SAMPLE_WINDOW = 600
 """Samples kept per series: ten minutes at the engine's one-second stats step."""
+EVENTS_PER_WORKLOAD = 50
+"""Backend events kept per workload, newest first."""
 
 
 @dataclass(slots=True)
@@ -46,11 +52,11 @@ class Delta:
     """Workloads that no longer exist."""
     metrics: set[WorkloadKey] = field(default_factory=set)
     """Workloads with new CPU/memory samples."""
-    replicas_changed: bool = False
-    """The set of running replicas changed (the stats manager listens for this)."""
+    events: set[WorkloadKey] = field(default_factory=set)
+    """Workloads with new backend events."""
 
     def __bool__(self) -> bool:
-        return bool(self.environments or self.workloads or self.removed or self.metrics)
+        return bool(self.environments or self.workloads or self.removed or self.metrics or self.events)
 
 
 class Store:
@@ -64,6 +70,8 @@ class Store:
         """Per environment: replica id → replica."""
         self._members: dict[WorkloadKey, set[str]] = defaultdict(set)
         self._kinds: dict[WorkloadKey, str] = {}
+        self._specs: dict[WorkloadKey, WorkloadSpec] = {}
+        self._events: dict[WorkloadKey, deque[EventRecorded]] = {}
         self._workloads: dict[WorkloadKey, Workload] = {}
         self._series: dict[tuple[str, str], deque[Sample]] = {}
         self._pending = Delta()
@@ -121,11 +129,37 @@ class Store:
                 self._remove(change.env, replica_id)
             for key, kind in change.kinds:
                 self._kinds[key] = kind
+            if change.specs is not None:
+                fresh_specs = {spec.key: spec for spec in change.specs}
+                for key in [k for k in self._specs if k.env == change.env and k not in fresh_specs]:
+                    del self._specs[key]
+                    self._dirty_keys.add(key)
+                for key, spec in fresh_specs.items():
+                    if self._specs.get(key) != spec:
+                        self._specs[key] = spec
+                        self._dirty_keys.add(key)
             for replica in change.replicas:
                 if known.get(replica.id) != replica:
                     self._put(replica)
             self._pending.environments.add(change.env)
             return True
+        if isinstance(change, WorkloadSpecUpserted):
+            key = change.spec.key
+            if self._specs.get(key) != change.spec:
+                self._specs[key] = change.spec
+                self._dirty_keys.add(key)
+            return False
+        if isinstance(change, WorkloadSpecRemoved):
+            if self._specs.pop(change.key, None) is not None:
+                self._dirty_keys.add(change.key)
+            return False
+        if isinstance(change, EventRecorded):
+            events = self._events.get(change.key)
+            if events is None:
+                events = self._events[change.key] = deque(maxlen=EVENTS_PER_WORKLOAD)
+            events.append(change)
+            self._pending.events.add(change.key)
+            return False
         if isinstance(change, ConnectionChanged):
             view = self._views.get(change.env)
             if view is not None and view.connection != change.state:
@@ -165,14 +199,17 @@ class Store:
     def _refresh_workloads(self) -> None:
         for key in self._dirty_keys:
             members = [self._replicas[key.env][rid] for rid in self._members.get(key, ())]
-            if not members:
+            spec = self._specs.get(key)
+            if not members and spec is None:
                 self._members.pop(key, None)
                 if self._workloads.pop(key, None) is not None:
                     self._pending.removed.add(key)
                     self._pending.environments.add(key.env)
                 self._pending.workloads.discard(key)
                 continue
-            workload = aggregate(key, members, kind=self._kinds.get(key, "service" if key.group else "container"))
+            workload = aggregate(
+                key, members, kind=self._kinds.get(key, "service" if key.group else "container"), spec=spec
+            )
             if self._workloads.get(key) != workload:
                 if key not in self._workloads:
                     self._pending.environments.add(key.env)
@@ -244,6 +281,11 @@ class Store:
                 if m:
                     memory = (memory or 0.0) + m[-1].value
             return cpu, memory
+
+    def events(self, key: WorkloadKey) -> list[EventRecorded]:
+        """The workload's recent backend events, newest first."""
+        with self._lock:
+            return list(reversed(self._events.get(key, ())))
 
     def workload_series(self, key: WorkloadKey, metric: str) -> list[Sample]:
         """A workload's series: its replicas' samples summed per whole second."""

@@ -97,3 +97,50 @@ def test_restarts_are_summed_and_newest_image_wins():
 
     assert workload.restarts == 3
     assert workload.version in ("1.4.1", "1.4.2")
+
+
+def _spec(**kw):
+    from console.model import WorkloadSpec
+
+    return WorkloadSpec(key=KEY, kind="Deployment", desired=kw.pop("desired", 2), **kw)
+
+
+def test_rollout_under_way_makes_healthy_replicas_progressing_with_its_sentence():
+    spec = _spec(rollout="rollout: 1/2 updated, 2/2 ready, 1/2 available")
+
+    workload = aggregate(KEY, [replica("web-1"), replica("web-2")], spec=spec)
+
+    assert workload.health is Health.PROGRESSING
+    assert workload.reason == "rollout: 1/2 updated, 2/2 ready, 1/2 available"
+    assert workload.kind == "Deployment"
+
+
+def test_stuck_rollout_is_degraded_with_the_condition():
+    spec = _spec(problem="ProgressDeadlineExceeded: ReplicaSet web-7d9 has timed out progressing")
+
+    workload = aggregate(KEY, [replica("web-1"), replica("web-2")], spec=spec)
+
+    assert workload.health is Health.DEGRADED
+    assert workload.reason.startswith("ProgressDeadlineExceeded")
+
+
+def test_crash_looping_new_pods_stay_degraded_during_a_rollout():
+    spec = _spec(rollout="rollout: 1/2 updated")
+    crashing = replica("web-2", health=Health.FAILED, reason="CrashLoopBackOff (exit 1, 4 restarts)")
+
+    workload = aggregate(KEY, [replica("web-1"), crashing], spec=spec)
+
+    assert workload.health is Health.DEGRADED
+    assert "CrashLoopBackOff" in workload.reason
+
+
+def test_deployment_scaled_to_zero_is_healthy():
+    workload = aggregate(KEY, [], spec=_spec(desired=0))
+
+    assert (workload.health, workload.reason) == (Health.HEALTHY, "scaled to 0")
+
+
+def test_desired_comes_from_the_spec():
+    workload = aggregate(KEY, [replica("web-1")], spec=_spec(desired=3))
+
+    assert (workload.ready, workload.desired, workload.health) == (1, 3, Health.DEGRADED)

@@ -124,3 +124,47 @@ def test_concurrent_writers_lose_nothing():
         thread.join()
 
     assert sorted(w.desired for w in store.workloads()) == [200] * 4
+
+
+def test_a_spec_without_replicas_is_a_workload_and_goes_when_the_spec_goes():
+    from console.model import WorkloadSpec, WorkloadSpecRemoved, WorkloadSpecUpserted
+
+    store = make_store()
+    spec = WorkloadSpec(WEB, "Deployment", desired=0)
+
+    store.apply(WorkloadSpecUpserted(spec))
+    added = store.drain()
+    store.apply(WorkloadSpecRemoved(WEB))
+    removed = store.drain()
+
+    assert added.workloads == {WEB}
+    assert removed.removed == {WEB}
+
+
+def test_snapshot_specs_replace_the_environments_specs():
+    from console.model import WorkloadSpec
+
+    store = make_store()
+    store.apply(SnapshotReplaced("local", (), specs=(WorkloadSpec(WEB, "Deployment", 1), WorkloadSpec(API, "Deployment", 1))))
+    store.drain()
+
+    store.apply(SnapshotReplaced("local", (), specs=(WorkloadSpec(WEB, "Deployment", 1),)))
+    delta = store.drain()
+
+    assert delta.removed == {API}
+
+
+def test_events_are_kept_newest_first_and_bounded():
+    from console.model import EventRecorded
+    from console.store import EVENTS_PER_WORKLOAD
+
+    store = make_store()
+    for n in range(EVENTS_PER_WORKLOAD + 5):
+        store.apply(EventRecorded(WEB, None, "Normal", "Pulled", f"event {n}"))
+
+    delta = store.drain()
+    events = store.events(WEB)
+
+    assert WEB in delta.events
+    assert len(events) == EVENTS_PER_WORKLOAD
+    assert events[0].message == f"event {EVENTS_PER_WORKLOAD + 4}"
