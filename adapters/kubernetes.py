@@ -1,0 +1,853 @@
+"""Kubernetes adapter (read side): Deployments, StatefulSets, DaemonSets and their pods.
+
+Watched, not polled: one list per resource at (re)connect, then one watch per resource
+resumed from its last ``resourceVersion``. A watch the server closes is resumed where
+it stopped (no list); ``410 Gone`` relists that one resource and diffs it in; any
+other failure ends ``watch()`` so the console reconnects with backoff and jitter.
+
+Responses are read as raw JSON (``_preload_content=False``): decoding 5,000 pods into
+the client's model classes costs more than the network does, and the adapter only
+needs a handful of fields.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from adapters.base import AdapterError, ErrorKind, StopFlag, StopSignal, on_stop
+from console.model import (
+    Change,
+    ConnectionChanged,
+    ConnectionState,
+    Environment,
+    EventRecorded,
+    Health,
+    LogLine,
+    Replica,
+    ReplicaRemoved,
+    ReplicaUpserted,
+    Sample,
+    SampleAdded,
+    SnapshotReplaced,
+    Stream,
+    WorkloadKey,
+    WorkloadSpec,
+    WorkloadSpecRemoved,
+    WorkloadSpecUpserted,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    kind: str
+    group_path: str
+    plural: str
+
+    def path(self, namespace: str | None) -> str:
+        if namespace is None:
+            return f"{self.group_path}/{self.plural}"
+        return f"{self.group_path}/namespaces/{namespace}/{self.plural}"
+
+
+PODS = Resource("Pod", "/api/v1", "pods")
+EVENTS = Resource("Event", "/api/v1", "events")
+REPLICASETS = Resource("ReplicaSet", "/apis/apps/v1", "replicasets")
+DEPLOYMENTS = Resource("Deployment", "/apis/apps/v1", "deployments")
+STATEFULSETS = Resource("StatefulSet", "/apis/apps/v1", "statefulsets")
+DAEMONSETS = Resource("DaemonSet", "/apis/apps/v1", "daemonsets")
+WATCHED = (REPLICASETS, DEPLOYMENTS, STATEFULSETS, DAEMONSETS, PODS, EVENTS)
+WORKLOAD_RESOURCES = {r.kind: r for r in (DEPLOYMENTS, STATEFULSETS, DAEMONSETS)}
+
+_FAILING_WAITING = {
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "InvalidImageName",
+    "RunContainerError",
+}
+NOT_READY_GRACE = 30.0
+"""Seconds a Running-but-not-Ready pod counts as starting before it counts as degraded."""
+
+
+class _Expired(Exception):
+    """The server no longer has the resourceVersion a watch asked for (410)."""
+
+
+# -- pods and workloads in the model's words -----------------------------------------------
+
+
+def parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.replace("Z", "+00:00")
+    if "." in text:
+        head, _, rest = text.partition(".")
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        zone = rest[len(digits) :]
+        text = f"{head}.{digits[:6]}{zone}"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def pod_health(pod: dict, *, now: float) -> tuple[Health, str, str]:
+    """(health, reason, state) of a pod, in the API server's words."""
+    metadata = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    phase = status.get("phase") or "Unknown"
+    if metadata.get("deletionTimestamp"):
+        return Health.PROGRESSING, "Terminating", "terminating"
+    if phase == "Failed":
+        reason = status.get("reason") or "Failed"
+        message = status.get("message") or ""
+        return Health.FAILED, f"{reason}: {message}" if message else reason, reason.lower()
+    if phase == "Succeeded":
+        return Health.UNKNOWN, "Completed", "completed"
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            reason = condition.get("reason") or "Unschedulable"
+            message = condition.get("message") or ""
+            return Health.FAILED, f"Pending ({reason}: {message})" if message else f"Pending ({reason})", "pending"
+    for container in status.get("initContainerStatuses") or []:
+        problem = _container_problem(container)
+        if problem:
+            return Health.FAILED, f"init container {container.get('name')} failing: {problem}", "init"
+    problems = [p for p in (_container_problem(c) for c in status.get("containerStatuses") or []) if p]
+    if problems:
+        state = problems[0].split(" ", 1)[0]
+        return Health.FAILED, problems[0], state
+    if phase == "Pending":
+        for container in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason"):
+                return Health.PROGRESSING, waiting["reason"], waiting["reason"]
+        return Health.PROGRESSING, "Pending", "pending"
+    if phase == "Running":
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+        )
+        if ready:
+            return Health.HEALTHY, "Running, Ready", "running"
+        started = parse_time(status.get("startTime"))
+        if started is not None and now - started.timestamp() < NOT_READY_GRACE:
+            return Health.PROGRESSING, "Running, not Ready yet", "running"
+        return Health.DEGRADED, "Running, not Ready (readiness probe failing)", "running"
+    return Health.UNKNOWN, f"phase {phase}", phase.lower()
+
+
+def _container_problem(container: dict) -> str | None:
+    state = container.get("state") or {}
+    waiting = state.get("waiting") or {}
+    last = (container.get("lastState") or {}).get("terminated") or {}
+    restarts = int(container.get("restartCount") or 0)
+    reason = waiting.get("reason")
+    if reason in _FAILING_WAITING:
+        if reason == "CrashLoopBackOff":
+            cause = last.get("reason") if last.get("reason") == "OOMKilled" else f"exit {last.get('exitCode', '?')}"
+            return f"CrashLoopBackOff ({cause}, {restarts} restarts)"
+        message = waiting.get("message") or ""
+        return f"{reason}: {message}" if message else reason
+    terminated = state.get("terminated") or {}
+    if terminated.get("reason") == "OOMKilled":
+        return "OOMKilled"
+    if terminated and terminated.get("exitCode") not in (None, 0):
+        return f"terminated with exit code {terminated.get('exitCode')} ({terminated.get('reason') or 'Error'})"
+    return None
+
+
+def image_version(image: str, labels: dict[str, str]) -> str:
+    if labels.get("app.kubernetes.io/version"):
+        return labels["app.kubernetes.io/version"]
+    if "@sha256:" in image:
+        return image.split("@sha256:", 1)[1][:12]
+    last = image.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else "latest"
+
+
+def _containers(spec: dict) -> list[dict]:
+    return list((spec or {}).get("containers") or [])
+
+
+def _env_pairs(spec: dict) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for container in _containers(spec):
+        for item in container.get("env") or []:
+            if "value" in item:
+                pairs.append((item.get("name", ""), str(item.get("value", ""))))
+            elif item.get("valueFrom"):
+                source = next(iter(item["valueFrom"]), "valueFrom")
+                pairs.append((item.get("name", ""), f"(from {source})"))
+    return tuple(pairs)
+
+
+def workload_spec(env: str, obj: dict) -> WorkloadSpec:
+    """A Deployment, StatefulSet or DaemonSet as the console's WorkloadSpec."""
+    kind = obj.get("kind") or "Deployment"
+    metadata = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    key = WorkloadKey(env, metadata.get("namespace", ""), metadata.get("name", ""))
+    containers = _containers((spec.get("template") or {}).get("spec") or {})
+    image = containers[0].get("image", "") if containers else ""
+    generation = metadata.get("generation") or 0
+    observed = status.get("observedGeneration") or 0
+    revision = None
+    problem = None
+    rollout = None
+    if kind == "DaemonSet":
+        desired = int(status.get("desiredNumberScheduled") or 0)
+        updated = int(status.get("updatedNumberScheduled") or 0)
+        ready = int(status.get("numberReady") or 0)
+        available = int(status.get("numberAvailable") or 0)
+        total = int(status.get("currentNumberScheduled") or 0)
+    else:
+        desired = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
+        updated = int(status.get("updatedReplicas") or 0)
+        ready = int(status.get("readyReplicas") or 0)
+        available = int(status.get("availableReplicas") or ready)
+        total = int(status.get("replicas") or 0)
+    if kind == "Deployment":
+        annotation = (metadata.get("annotations") or {}).get("deployment.kubernetes.io/revision")
+        revision = int(annotation) if annotation and annotation.isdigit() else None
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
+                problem = f"ProgressDeadlineExceeded: {condition.get('message') or 'rollout timed out'}"
+            if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
+                problem = f"ReplicaFailure: {condition.get('message') or condition.get('reason')}"
+    if kind == "StatefulSet" and status.get("updateRevision") and status.get("currentRevision") == status.get(
+        "updateRevision"
+    ):
+        updated = max(updated, total)
+    if observed < generation:
+        rollout = "rollout: waiting for the controller to see the change"
+    elif updated < desired or total > desired or available < desired:
+        rollout = (
+            f"rollout: {updated}/{desired} updated, {ready}/{desired} ready, {available}/{desired} available"
+            + (f", {total - updated} old terminating" if total > updated and updated >= desired else "")
+        )
+    return WorkloadSpec(key, kind, desired, revision, rollout, problem, image)
+
+
+# -- the adapter ---------------------------------------------------------------------------
+
+
+class KubernetesAdapter:
+    """One kubeconfig context (and a set of namespaces, or all) as one environment."""
+
+    def __init__(
+        self,
+        environment: Environment,
+        *,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        namespaces: list[str] | str = "all",
+        timeout: float = 10.0,
+        watch_seconds: int = 240,
+        metrics_step: float = 5.0,
+    ) -> None:
+        self.environment = environment
+        self.kubeconfig = kubeconfig
+        self.context = context
+        self.namespaces: list[str] | None = None if namespaces == "all" else list(namespaces)
+        self._timeout = timeout
+        self._watch_seconds = watch_seconds
+        self._metrics_step = metrics_step
+        self._client = None
+        self.list_calls = 0
+        """Lists made since construction (tests assert zero in steady state)."""
+
+    # -- connection ---------------------------------------------------------------------
+
+    def connect(self) -> None:
+        self.close()
+        try:
+            from kubernetes import config as kube_config
+
+            client = kube_config.new_client_from_config(config_file=self.kubeconfig, context=self.context)
+        except Exception as error:  # noqa: BLE001 - a broken kubeconfig is "unreachable" with a reason
+            raise AdapterError(
+                ErrorKind.UNREACHABLE,
+                f"cannot load kubeconfig context {self.context or '(current)'}",
+                admin_detail=str(error).splitlines()[0] if str(error) else "",
+                developer_detail=repr(error),
+            ) from error
+        self._client = client
+        self._json("/version", {})
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - closing a dead pool may fail
+                pass
+
+    @property
+    def host(self) -> str:
+        return self._client.configuration.host if self._client is not None else ""
+
+    # -- raw HTTP through the official client (auth, TLS, proxies handled there) ---------
+
+    def _call(self, path: str, query: dict, *, timeout, method: str = "GET"):
+        if self._client is None:
+            raise AdapterError(ErrorKind.UNREACHABLE, f"{self.environment.name} is not connected")
+        try:
+            verb, url, headers, _body, _post = self._client.param_serialize(
+                method,
+                path,
+                query_params=[(k, v) for k, v in query.items() if v is not None],
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+            )
+            response = self._client.call_api(verb, url, header_params=headers, _request_timeout=timeout)
+        except Exception as error:  # noqa: BLE001 - urllib3/ssl errors all mean "cannot reach"
+            raise AdapterError(
+                ErrorKind.UNREACHABLE,
+                f"cannot reach the Kubernetes API of {self.environment.name}",
+                admin_detail=str(error).splitlines()[0] if str(error) else "",
+                developer_detail=repr(error),
+            ) from error
+        if response.status >= 400:
+            body = response.read().decode("utf-8", "replace")
+            raise _status_error(response.status, body, path)
+        return response
+
+    def _json(self, path: str, query: dict) -> dict:
+        response = self._call(path, query, timeout=self._timeout)
+        try:
+            return json.loads(response.read())
+        except ValueError as error:
+            raise AdapterError(ErrorKind.BACKEND, f"{path}: the API answered something that is not JSON") from error
+
+    def _list(self, resource: Resource, namespace: str | None) -> tuple[list[dict], str]:
+        self.list_calls += 1
+        document = self._json(resource.path(namespace), {})
+        items = document.get("items") or []
+        for item in items:
+            item.setdefault("kind", resource.kind)
+        return items, (document.get("metadata") or {}).get("resourceVersion") or ""
+
+    def _scopes(self) -> list[str | None]:
+        return [None] if self.namespaces is None else list(self.namespaces)
+
+    # -- read side ------------------------------------------------------------------
+
+    def snapshot(self, *, detailed: bool = False) -> SnapshotReplaced:
+        state = _ClusterState(self.environment.name)
+        for resource in WATCHED:
+            if resource is EVENTS:
+                continue
+            for scope in self._scopes():
+                items, _rv = self._list(resource, scope)
+                state.replace(resource, scope, items)
+        return state.snapshot(time.time())
+
+    def watch(self, stop: StopFlag) -> Iterator[Change]:
+        env = self.environment.name
+        state = _ClusterState(env)
+        versions: dict[tuple[Resource, str | None], str] = {}
+        for resource in WATCHED:
+            for scope in self._scopes():
+                items, rv = self._list(resource, scope)
+                versions[(resource, scope)] = rv
+                if resource is EVENTS:
+                    state.events_seed(items)
+                else:
+                    state.replace(resource, scope, items)
+        yield state.snapshot(time.time())
+        yield from state.drain_events()
+        yield ConnectionChanged(env, ConnectionState(True, since=datetime.now(UTC)))
+
+        inbox: queue.Queue = queue.Queue(maxsize=10_000)
+        local_stop = StopSignal()
+        on_stop(stop, local_stop.set)
+        threads = [
+            threading.Thread(
+                target=self._follow,
+                args=(resource, scope, rv, inbox, local_stop),
+                name=f"watch-{env}-{resource.plural}",
+                daemon=True,
+            )
+            for (resource, scope), rv in versions.items()
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            while not stop.is_set():
+                try:
+                    message = inbox.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                kind = message[0]
+                if kind == "error":
+                    raise message[1]
+                if kind == "event":
+                    _, resource, event_type, obj = message
+                    yield from state.apply(resource, event_type, obj, time.time())
+                elif kind == "relist":
+                    _, resource, scope, items = message
+                    yield from state.replace_and_diff(resource, scope, items, time.time())
+        finally:
+            local_stop.set()
+
+    def _follow(self, resource: Resource, scope: str | None, rv: str, inbox: queue.Queue, stop: StopSignal) -> None:
+        """One watch, resumed from its last resourceVersion until stopped."""
+        while not stop.is_set():
+            try:
+                rv = self._watch_once(resource, scope, rv, inbox, stop)
+            except _Expired:
+                try:
+                    items, rv = self._list(resource, scope)
+                except AdapterError as error:
+                    inbox.put(("error", error))
+                    return
+                inbox.put(("relist", resource, scope, items))
+            except AdapterError as error:
+                if not stop.is_set():
+                    inbox.put(("error", error))
+                return
+            except Exception as error:  # noqa: BLE001 - a broken stream is a lost connection
+                if not stop.is_set():
+                    inbox.put(("error", AdapterError(ErrorKind.UNREACHABLE, f"watch of {resource.plural} broke", developer_detail=repr(error))))
+                return
+
+    def _watch_once(self, resource: Resource, scope: str | None, rv: str, inbox: queue.Queue, stop: StopSignal) -> str:
+        seconds = self._watch_seconds + random.randint(0, max(1, self._watch_seconds // 4))
+        response = self._call(
+            resource.path(scope),
+            {"watch": "true", "resourceVersion": rv, "allowWatchBookmarks": "true", "timeoutSeconds": str(seconds)},
+            timeout=(self._timeout, seconds + 30),
+        )
+        raw = response.response
+        stop.on_set(raw.release_conn)
+        stop.on_set(raw.close)
+        try:
+            for line in _lines(raw):
+                if stop.is_set():
+                    break
+                event = json.loads(line)
+                event_type = event.get("type")
+                obj = event.get("object") or {}
+                if event_type == "ERROR":
+                    if obj.get("code") == 410:
+                        raise _Expired()
+                    raise AdapterError(ErrorKind.BACKEND, f"watch of {resource.plural}: {obj.get('message', 'error')}")
+                new_rv = (obj.get("metadata") or {}).get("resourceVersion")
+                if new_rv:
+                    rv = new_rv
+                if event_type == "BOOKMARK":
+                    continue
+                obj.setdefault("kind", resource.kind)
+                inbox.put(("event", resource, event_type, obj))
+        finally:
+            raw.close()
+        return rv
+
+    # -- logs and metrics -------------------------------------------------------------------
+
+    def logs(
+        self,
+        replica: Replica,
+        *,
+        follow: bool,
+        since: datetime | None = None,
+        tail: int | None = None,
+        stop: StopFlag | None = None,
+        container: str | None = None,
+        previous: bool = False,
+    ) -> Iterator[list[LogLine]]:
+        """Lines of one pod's container (the default one unless ``container`` says)."""
+        namespace = replica.workload.group
+        query: dict[str, object] = {"timestamps": "true", "follow": "true" if follow else "false"}
+        if tail is not None:
+            query["tailLines"] = str(max(0, tail))
+        if since is not None:
+            query["sinceSeconds"] = str(max(1, int(time.time() - since.timestamp())))
+        if container:
+            query["container"] = container
+        if previous:
+            query["previous"] = "true"
+        path = f"/api/v1/namespaces/{namespace}/pods/{replica.name}/log"
+        try:
+            response = self._call(path, query, timeout=(self._timeout, None) if follow else self._timeout)
+        except AdapterError as error:
+            if error.kind is ErrorKind.NOT_FOUND:
+                return
+            raise
+        raw = response.response
+        on_stop(stop, raw.close)
+        try:
+            for lines in _line_batches(raw):
+                if stop is not None and stop.is_set():
+                    return
+                yield [_log_line(replica.name, line) for line in lines]
+        except Exception:  # noqa: BLE001 - the pod went away or the stream was closed: end of logs
+            return
+        finally:
+            raw.close()
+
+    def stats(self, replica: Replica, stop: StopFlag) -> Iterator[Change]:
+        """Per-pod streams do not exist on Kubernetes; ``samples`` polls them all at once."""
+        return iter(())
+
+    def samples(self, stop: StopFlag) -> Iterator[Change]:
+        """CPU and memory of every pod from ``metrics.k8s.io``, one list per step.
+
+        Raises AdapterError(NOT_FOUND) when the cluster has no metrics API.
+        """
+        env = self.environment.name
+        uids: dict[tuple[str, str], str] = {}
+        while not stop.is_set():
+            started = time.monotonic()
+            for scope in self._scopes():
+                path = (
+                    "/apis/metrics.k8s.io/v1beta1/pods"
+                    if scope is None
+                    else f"/apis/metrics.k8s.io/v1beta1/namespaces/{scope}/pods"
+                )
+                try:
+                    document = self._json(path, {})
+                except AdapterError as error:
+                    if error.kind is ErrorKind.NOT_FOUND:
+                        raise AdapterError(ErrorKind.NOT_FOUND, "no metrics API (metrics.k8s.io) in this cluster") from error
+                    raise
+                if not uids:
+                    uids = self._pod_uids()
+                for item in document.get("items") or []:
+                    metadata = item.get("metadata") or {}
+                    uid = uids.get((metadata.get("namespace", ""), metadata.get("name", "")))
+                    if uid is None:
+                        uids = self._pod_uids()
+                        uid = uids.get((metadata.get("namespace", ""), metadata.get("name", "")))
+                        if uid is None:
+                            continue
+                    ts = parse_time(item.get("timestamp"))
+                    when = ts.timestamp() if ts else time.time()
+                    cpu = sum(parse_cpu((c.get("usage") or {}).get("cpu", "0")) for c in item.get("containers") or [])
+                    memory = sum(parse_bytes((c.get("usage") or {}).get("memory", "0")) for c in item.get("containers") or [])
+                    yield SampleAdded(env, uid, "cpu", Sample(when, cpu * 100.0))
+                    yield SampleAdded(env, uid, "memory", Sample(when, float(memory)))
+            elapsed = time.monotonic() - started
+            stop_wait = getattr(stop, "wait", None)
+            if stop_wait is not None:
+                stop_wait(max(0.0, self._metrics_step - elapsed))
+            else:
+                time.sleep(max(0.0, self._metrics_step - elapsed))
+
+    def _pod_uids(self) -> dict[tuple[str, str], str]:
+        uids = {}
+        for scope in self._scopes():
+            items, _ = self._list(PODS, scope)
+            for pod in items:
+                metadata = pod.get("metadata") or {}
+                uids[(metadata.get("namespace", ""), metadata.get("name", ""))] = metadata.get("uid", "")
+        return uids
+
+
+class _ClusterState:
+    """What the adapter knows of the cluster; turns raw objects into model changes."""
+
+    def __init__(self, env: str) -> None:
+        self.env = env
+        self.pods: dict[str, dict] = {}
+        self.replicasets: dict[str, dict] = {}
+        self.workloads: dict[tuple[str, str, str], dict] = {}
+        self.replica_keys: dict[str, WorkloadKey] = {}
+        self.pod_names: dict[tuple[str, str], str] = {}
+        """(namespace, name) → uid, so an event finds its pod without a scan."""
+        self._pending_events: list[dict] = []
+
+    # owners --------------------------------------------------------------------------
+
+    def key_for_pod(self, pod: dict) -> tuple[WorkloadKey, str]:
+        metadata = pod.get("metadata") or {}
+        namespace = metadata.get("namespace", "")
+        for owner in metadata.get("ownerReferences") or []:
+            kind = owner.get("kind")
+            if kind == "ReplicaSet":
+                rs = self.replicasets.get(owner.get("uid", ""))
+                if rs is not None:
+                    for rs_owner in (rs.get("metadata") or {}).get("ownerReferences") or []:
+                        if rs_owner.get("kind") == "Deployment":
+                            return WorkloadKey(self.env, namespace, rs_owner.get("name", "")), "Deployment"
+                return WorkloadKey(self.env, namespace, owner.get("name", "")), "ReplicaSet"
+            if kind in ("StatefulSet", "DaemonSet", "Job"):
+                return WorkloadKey(self.env, namespace, owner.get("name", "")), kind
+        return WorkloadKey(self.env, namespace, metadata.get("name", "")), "Pod"
+
+    def replica(self, pod: dict, now: float) -> Replica:
+        metadata = pod.get("metadata") or {}
+        spec = pod.get("spec") or {}
+        status = pod.get("status") or {}
+        key, _kind = self.key_for_pod(pod)
+        health, reason, state = pod_health(pod, now=now)
+        containers = _containers(spec)
+        image = containers[0].get("image", "") if containers else ""
+        labels = metadata.get("labels") or {}
+        restarts = sum(int(c.get("restartCount") or 0) for c in status.get("containerStatuses") or [])
+        exit_code = None
+        for container in status.get("containerStatuses") or []:
+            last = (container.get("lastState") or {}).get("terminated") or {}
+            if last.get("exitCode") is not None:
+                exit_code = last.get("exitCode")
+        return Replica(
+            workload=key,
+            id=metadata.get("uid", "") or f"{key.group}/{metadata.get('name', '')}",
+            name=metadata.get("name", ""),
+            state=state,
+            health=health,
+            reason=reason,
+            image=image,
+            version=image_version(image, labels),
+            restarts=restarts,
+            started_at=parse_time(status.get("startTime")),
+            created_at=parse_time(metadata.get("creationTimestamp")),
+            host_or_node=spec.get("nodeName") or "",
+            exit_code=exit_code,
+            labels=tuple(sorted(labels.items())),
+            env=_env_pairs(spec),
+        )
+
+    # whole lists ---------------------------------------------------------------------
+
+    def replace(self, resource: Resource, scope: str | None, items: list[dict]) -> None:
+        store = self._bucket(resource)
+        for uid in [u for u, obj in store.items() if _in_scope(obj, scope)]:
+            self._index(resource, uid, store.pop(uid), deleted=True)
+        for item in items:
+            uid = self._id(resource, item)
+            store[uid] = item
+            self._index(resource, uid, item, deleted=False)
+
+    def snapshot(self, now: float) -> SnapshotReplaced:
+        replicas = tuple(self.replica(pod, now) for pod in self.pods.values())
+        self.replica_keys = {r.id: r.workload for r in replicas}
+        specs = tuple(workload_spec(self.env, obj) for obj in self.workloads.values())
+        kinds = {spec.key: spec.kind for spec in specs}
+        for pod in self.pods.values():
+            key, kind = self.key_for_pod(pod)
+            kinds.setdefault(key, kind)
+        return SnapshotReplaced(self.env, replicas, kinds=tuple(kinds.items()), specs=specs)
+
+    def replace_and_diff(self, resource: Resource, scope: str | None, items: list[dict], now: float) -> Iterator[Change]:
+        """A relist after 410: emit removals for what vanished and upserts for the rest."""
+        store = self._bucket(resource)
+        fresh = {self._id(resource, item): item for item in items}
+        for uid in [u for u, obj in store.items() if _in_scope(obj, scope) and u not in fresh]:
+            yield from self.apply(resource, "DELETED", store[uid], now)
+        for item in fresh.values():
+            yield from self.apply(resource, "MODIFIED", item, now)
+
+    # one event -----------------------------------------------------------------------
+
+    def apply(self, resource: Resource, event_type: str, obj: dict, now: float) -> Iterator[Change]:
+        if resource is EVENTS:
+            if event_type != "DELETED":
+                change = self._event(obj)
+                if change is not None:
+                    yield change
+            return
+        store = self._bucket(resource)
+        uid = self._id(resource, obj)
+        if event_type == "DELETED":
+            store.pop(uid, None)
+        else:
+            store[uid] = obj
+        self._index(resource, uid, obj, deleted=event_type == "DELETED")
+        if resource is PODS:
+            if event_type == "DELETED":
+                self.replica_keys.pop(uid, None)
+                yield ReplicaRemoved(self.env, uid)
+            else:
+                replica = self.replica(obj, now)
+                self.replica_keys[replica.id] = replica.workload
+                yield ReplicaUpserted(replica)
+        elif resource is REPLICASETS:
+            # Pods seen before their ReplicaSet were filed under the RS name; re-file them.
+            for pod in self.pods.values():
+                owners = (pod.get("metadata") or {}).get("ownerReferences") or []
+                if any(o.get("uid") == uid for o in owners):
+                    replica = self.replica(pod, now)
+                    if self.replica_keys.get(replica.id) != replica.workload:
+                        self.replica_keys[replica.id] = replica.workload
+                        yield ReplicaUpserted(replica)
+        else:
+            spec = workload_spec(self.env, obj)
+            if event_type == "DELETED":
+                yield WorkloadSpecRemoved(spec.key)
+            else:
+                yield WorkloadSpecUpserted(spec)
+
+    def events_seed(self, items: list[dict]) -> None:
+        self._pending_events = sorted(items, key=lambda e: _event_time(e) or datetime.min.replace(tzinfo=UTC))[-500:]
+
+    def drain_events(self) -> Iterator[Change]:
+        for item in self._pending_events:
+            change = self._event(item)
+            if change is not None:
+                yield change
+        self._pending_events = []
+
+    def _event(self, obj: dict) -> EventRecorded | None:
+        involved = obj.get("involvedObject") or {}
+        namespace = involved.get("namespace") or (obj.get("metadata") or {}).get("namespace", "")
+        name = involved.get("name", "")
+        kind = involved.get("kind")
+        if kind == "Pod":
+            pod = self.pods.get(self.pod_names.get((namespace, name), ""))
+            if pod is None:
+                return None
+            key, _ = self.key_for_pod(pod)
+        elif kind == "ReplicaSet":
+            rs = next((r for r in self.replicasets.values() if (r.get("metadata") or {}).get("name") == name), None)
+            owners = ((rs or {}).get("metadata") or {}).get("ownerReferences") or []
+            deployment = next((o.get("name") for o in owners if o.get("kind") == "Deployment"), name)
+            key = WorkloadKey(self.env, namespace, deployment)
+        elif kind in WORKLOAD_RESOURCES:
+            key = WorkloadKey(self.env, namespace, name)
+        else:
+            return None
+        return EventRecorded(
+            key=key,
+            ts=_event_time(obj),
+            type=obj.get("type") or "Normal",
+            reason=obj.get("reason") or "",
+            message=obj.get("message") or "",
+            count=int(obj.get("count") or 1),
+        )
+
+    # plumbing ------------------------------------------------------------------------
+
+    def _index(self, resource: Resource, uid, obj: dict, *, deleted: bool) -> None:
+        if resource is not PODS:
+            return
+        metadata = obj.get("metadata") or {}
+        name = (metadata.get("namespace", ""), metadata.get("name", ""))
+        if deleted:
+            if self.pod_names.get(name) == uid:
+                del self.pod_names[name]
+        else:
+            self.pod_names[name] = uid
+
+    def _bucket(self, resource: Resource) -> dict:
+        if resource is PODS:
+            return self.pods
+        if resource is REPLICASETS:
+            return self.replicasets
+        return self.workloads
+
+    @staticmethod
+    def _id(resource: Resource, obj: dict):
+        metadata = obj.get("metadata") or {}
+        if resource in (PODS, REPLICASETS):
+            return metadata.get("uid") or f"{metadata.get('namespace')}/{metadata.get('name')}"
+        return (resource.kind, metadata.get("namespace", ""), metadata.get("name", ""))
+
+
+def _in_scope(obj: dict, scope: str | None) -> bool:
+    return scope is None or (obj.get("metadata") or {}).get("namespace") == scope
+
+
+def _event_time(obj: dict) -> datetime | None:
+    return (
+        parse_time(obj.get("lastTimestamp"))
+        or parse_time(obj.get("eventTime"))
+        or parse_time((obj.get("metadata") or {}).get("creationTimestamp"))
+    )
+
+
+def _status_error(status: int, body: str, path: str) -> AdapterError:
+    try:
+        message = json.loads(body).get("message") or body
+    except ValueError:
+        message = body
+    kind = {
+        401: ErrorKind.FORBIDDEN,
+        403: ErrorKind.FORBIDDEN,
+        404: ErrorKind.NOT_FOUND,
+        409: ErrorKind.CONFLICT,
+        410: ErrorKind.CONFLICT,
+        422: ErrorKind.BAD_INPUT,
+    }.get(status, ErrorKind.BACKEND)
+    if status >= 500:
+        kind = ErrorKind.UNREACHABLE
+    return AdapterError(kind, f"{path}: HTTP {status}: {str(message).strip()[:200]}", developer_detail=body[:2000])
+
+
+def _line_batches(raw) -> Iterator[list[bytes]]:
+    """Complete lines of a streamed urllib3 response, one list per network chunk."""
+    pending = b""
+    for chunk in raw.stream(65536, decode_content=True):
+        if not chunk:
+            continue
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        lines = [line for line in complete if line]
+        if lines:
+            yield lines
+    if pending:
+        yield [pending]
+
+
+def _lines(raw) -> Iterator[bytes]:
+    for batch in _line_batches(raw):
+        yield from batch
+
+
+def _log_line(replica_name: str, raw: bytes) -> LogLine:
+    text = raw.decode("utf-8", errors="replace").rstrip("\r")
+    ts = None
+    stamp, sep, rest = text.partition(" ")
+    if sep and len(stamp) >= 20 and stamp[4:5] == "-" and stamp[10:11] == "T":
+        ts = parse_time(stamp)
+        if ts is not None:
+            text = rest
+    return LogLine(ts=ts, replica=replica_name, stream=Stream.STDOUT, text=text)
+
+
+def parse_cpu(value: str) -> float:
+    """Kubernetes CPU quantity → cores (``250m`` → 0.25, ``1200000n`` → 0.0012)."""
+    text = str(value).strip()
+    units = {"n": 1e-9, "u": 1e-6, "m": 1e-3}
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        return 0.0
+
+
+def parse_bytes(value: str) -> float:
+    """Kubernetes memory quantity → bytes (``128Mi``, ``1G``, ``512Ki``)."""
+    text = str(value).strip()
+    units = {
+        "Ki": 1024,
+        "Mi": 1024**2,
+        "Gi": 1024**3,
+        "Ti": 1024**4,
+        "k": 1e3,
+        "K": 1e3,
+        "M": 1e6,
+        "G": 1e9,
+        "T": 1e12,
+    }
+    for suffix in ("Ki", "Mi", "Gi", "Ti", "k", "K", "M", "G", "T"):
+        if text.endswith(suffix):
+            try:
+                return float(text[: -len(suffix)]) * units[suffix]
+            except ValueError:
+                return 0.0
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
