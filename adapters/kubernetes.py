@@ -500,8 +500,9 @@ class KubernetesAdapter:
         """Per-pod streams do not exist on Kubernetes; ``samples`` polls them all at once."""
         return iter(())
 
-    def samples(self, stop: StopFlag) -> Iterator[Change]:
-        """CPU and memory of every pod from ``metrics.k8s.io``, one list per step.
+    def samples(self, stop: StopFlag) -> Iterator[list[Change]]:
+        """CPU and memory of every pod from ``metrics.k8s.io``: one list call and one
+        batch of samples per step.
 
         Raises AdapterError(NOT_FOUND) when the cluster has no metrics API.
         """
@@ -509,6 +510,7 @@ class KubernetesAdapter:
         uids: dict[tuple[str, str], str] = {}
         while not stop.is_set():
             started = time.monotonic()
+            batch: list[Change] = []
             for scope in self._scopes():
                 path = (
                     "/apis/metrics.k8s.io/v1beta1/pods"
@@ -535,8 +537,9 @@ class KubernetesAdapter:
                     when = ts.timestamp() if ts else time.time()
                     cpu = sum(parse_cpu((c.get("usage") or {}).get("cpu", "0")) for c in item.get("containers") or [])
                     memory = sum(parse_bytes((c.get("usage") or {}).get("memory", "0")) for c in item.get("containers") or [])
-                    yield SampleAdded(env, uid, "cpu", Sample(when, cpu * 100.0))
-                    yield SampleAdded(env, uid, "memory", Sample(when, float(memory)))
+                    batch.append(SampleAdded(env, uid, "cpu", Sample(when, cpu * 100.0)))
+                    batch.append(SampleAdded(env, uid, "memory", Sample(when, float(memory))))
+            yield batch
             elapsed = time.monotonic() - started
             stop_wait = getattr(stop, "wait", None)
             if stop_wait is not None:

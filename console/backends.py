@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from adapters.base import Adapter
 from adapters.docker_host import local_docker_host
-from console.config import Config, DockerEnvironmentConfig
+from console.config import Config, DockerEnvironmentConfig, KubernetesEnvironmentConfig
 from console.model import Environment, EnvironmentKind
 
 
@@ -45,22 +45,64 @@ def _docker(spec: DockerEnvironmentConfig, read_only: bool) -> Backend:
     return Backend(environment, make_adapter)
 
 
-_FACTORIES: dict[str, Callable] = {"docker": _docker}
+def _kubernetes(spec: KubernetesEnvironmentConfig, read_only: bool) -> Backend:
+    kubeconfig = str(spec.kubeconfig) if spec.kubeconfig else None
+    namespaces = spec.namespaces
+    where = spec.context or "current context"
+    if namespaces != "all":
+        where += f" ({', '.join(namespaces)})"
+    environment = Environment(
+        name=spec.name,
+        kind=EnvironmentKind.KUBERNETES,
+        target=where,
+        protected=spec.protected,
+        read_only=read_only or spec.read_only,
+        prometheus=str(spec.prometheus.url) if spec.prometheus else None,
+    )
+
+    def make_adapter() -> Adapter:
+        from adapters.kubernetes import KubernetesAdapter
+
+        return KubernetesAdapter(environment, kubeconfig=kubeconfig, context=spec.context, namespaces=namespaces)
+
+    return Backend(environment, make_adapter)
+
+
+_FACTORIES: dict[str, Callable] = {"docker": _docker, "kubernetes": _kubernetes}
+
+
+def zero_config_specs() -> list:
+    """With no config: the local engine as ``local``, plus the kubeconfig's current context."""
+    from adapters.kubeconfig import current_context, default_kubeconfig
+
+    specs: list = [DockerEnvironmentConfig(kind="docker", name="local")]
+    kubeconfig = default_kubeconfig()
+    context = current_context(kubeconfig) if kubeconfig else None
+    if context:
+        name = _environment_name(context)
+        specs.append(KubernetesEnvironmentConfig(kind="kubernetes", name=name, kubeconfig=kubeconfig, context=context))
+    return specs
+
+
+def _environment_name(context: str) -> str:
+    # Context names are free text (ARNs, user@cluster); environment names are not.
+    cleaned = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in context.lower()).strip("-._")
+    name = (cleaned or "kubernetes")[:63]
+    return name if name != "local" else "local-k8s"
 
 
 def backends_for(config: Config, *, read_only: bool = False, only: str | None = None) -> list[Backend]:
     """Backends for every configured environment, or the zero-config defaults.
 
-    With no environments configured, the local Docker engine appears as ``local``.
+    With no environments configured, the local Docker engine appears as ``local`` and
+    the kubeconfig's current context (if there is a kubeconfig) beside it.
 
     Args:
         config: The loaded configuration.
         read_only: Force every environment read-only (``--read-only``).
         only: Keep just the environment with this name.
     """
-    specs = list(config.environments)
-    if not specs:
-        specs = [DockerEnvironmentConfig(kind="docker", name="local")]
+    specs = list(config.environments) or zero_config_specs()
     backends = []
     for spec in specs:
         factory = _FACTORIES.get(spec.kind)

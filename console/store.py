@@ -71,6 +71,7 @@ class Store:
         self._members: dict[WorkloadKey, set[str]] = defaultdict(set)
         self._kinds: dict[WorkloadKey, str] = {}
         self._specs: dict[WorkloadKey, WorkloadSpec] = {}
+        self._metrics_notes: dict[str, str] = {}
         self._events: dict[WorkloadKey, deque[EventRecorded]] = {}
         self._workloads: dict[WorkloadKey, Workload] = {}
         self._series: dict[tuple[str, str], deque[Sample]] = {}
@@ -281,6 +282,21 @@ class Store:
                 if m:
                     memory = (memory or 0.0) + m[-1].value
             return cpu, memory
+
+    def set_metrics_note(self, env: str, note: str | None) -> None:
+        """Why an environment has no CPU/memory samples ("no metrics API …"), or None."""
+        with self._lock:
+            if self._metrics_notes.get(env) == note:
+                return
+            if note is None:
+                self._metrics_notes.pop(env, None)
+            else:
+                self._metrics_notes[env] = note
+            self._pending.environments.add(env)
+
+    def metrics_note(self, env: str) -> str | None:
+        with self._lock:
+            return self._metrics_notes.get(env)
 
     def events(self, key: WorkloadKey) -> list[EventRecorded]:
         """The workload's recent backend events, newest first."""

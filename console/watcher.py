@@ -113,8 +113,16 @@ class StatsManager:
         self._wake.set()
 
     def run(self, stop: StopSignal) -> None:
-        """Reconcile wanted vs open streams whenever replicas change, until stopped."""
+        """Reconcile wanted vs open streams whenever replicas change, until stopped.
+
+        Backends whose adapter offers ``samples`` (Kubernetes' metrics API: one list
+        for every pod per step) are polled in bulk instead.
+        """
         stop.on_set(self._wake.set)
+        probe = self.make_adapter()
+        if hasattr(probe, "samples"):
+            self._run_bulk(stop)
+            return
         try:
             while not stop.is_set():
                 self._reconcile()
@@ -151,6 +159,29 @@ class StatsManager:
                     name=f"stats-{replica.name}",
                     daemon=True,
                 ).start()
+
+    def _run_bulk(self, stop: StopSignal, *, backoff: Backoff | None = None) -> None:
+        backoff = backoff or Backoff(2.0, 60.0)
+        while not stop.is_set():
+            if not self.store.connection(self.env).connected:
+                self._wake.wait(5.0)
+                self._wake.clear()
+                continue
+            adapter = self.make_adapter()
+            try:
+                adapter.connect()
+                for batch in adapter.samples(stop):
+                    self.store.apply_many(batch)
+                    self.store.set_metrics_note(self.env, None)
+                    backoff.reset()
+            except AdapterError as error:
+                self.store.set_metrics_note(self.env, error.summary)
+                log.info("metrics unavailable", environment_name=self.env, error=error.summary)
+            except Exception:  # noqa: BLE001
+                log.exception("metrics loop crashed", environment_name=self.env)
+            finally:
+                adapter.close()
+            stop.wait(backoff.next())
 
     @property
     def env(self) -> str:

@@ -122,8 +122,13 @@ class MainScreen(Screen):
             removed = [k for k in delta.removed if k.env == self.current_env]
             if mine or removed:
                 self._sync_workloads(mine, removed)
-        if self.focused_key is not None and (
-            self.focused_key in delta.workloads or self.focused_key in delta.metrics or self.focused_key in delta.removed
+        focused = self.focused_key
+        if focused is not None and (
+            focused in delta.workloads
+            or focused in delta.metrics
+            or focused in delta.removed
+            or focused in delta.events
+            or focused.env in delta.environments
         ):
             self._sync_detail()
 
@@ -211,6 +216,8 @@ class MainScreen(Screen):
             self.store.replicas(key),
             self.store.workload_series(key, "cpu"),
             self.store.workload_series(key, "memory"),
+            events=self.store.events(key),
+            metrics_note=self.store.metrics_note(key.env),
         )
 
     def _tick_second(self) -> None:

@@ -92,11 +92,19 @@ class WorkloadScreen(Screen):
             store.replicas(self.key),
             store.workload_series(self.key, "cpu"),
             store.workload_series(self.key, "memory"),
+            events=store.events(self.key),
+            metrics_note=store.metrics_note(self.key.env),
         )
         self._show_facts()
 
     def apply_delta(self, delta: Delta) -> None:
-        if self.key in delta.workloads or self.key in delta.metrics or self.key in delta.removed:
+        if (
+            self.key in delta.workloads
+            or self.key in delta.metrics
+            or self.key in delta.removed
+            or self.key in delta.events
+            or self.key.env in delta.environments
+        ):
             self.full_sync()
 
     def _selected_replica(self) -> Replica | None:

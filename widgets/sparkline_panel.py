@@ -28,20 +28,25 @@ class SparklinePanel(Vertical):
         self.title = title
         self.formatter = formatter
         self._last: tuple[float, ...] | None = None
+        self._note: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Label(Text(f"{self.title} —"))
         yield Sparkline([], summary_function=max)
 
-    def show(self, samples: Sequence[Sample], *, window: int = 300) -> None:
-        """Show the last ``window`` samples (5 min at 1 s); skip if nothing changed."""
+    def show(self, samples: Sequence[Sample], *, window: int = 300, note: str | None = None) -> None:
+        """Show the last ``window`` samples (5 min at 1 s); skip if nothing changed.
+
+        ``note`` says why there are no samples (e.g. the cluster has no metrics API).
+        """
         values = tuple(s.value for s in samples[-window:])
-        if values == self._last:
+        if values == self._last and note == self._note:
             return
         self._last = values
+        self._note = note
         label = self.query_one(Label)
         if not values:
-            label.update(Text(f"{self.title} — no samples yet"))
+            label.update(Text(f"{self.title} — {note or 'no samples yet'}"))
             self.query_one(Sparkline).data = []
             return
         current, low, high = values[-1], min(values), max(values)

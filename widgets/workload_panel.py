@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
-from console.model import LogLine, Replica, Sample, Workload
+from console.model import EventRecorded, LogLine, Replica, Sample, Workload
 from widgets.health_badge import health_text
 from widgets.replica_table import ReplicaTable
 from widgets.safe_text import safe_text
@@ -31,6 +31,7 @@ class WorkloadPanel(Vertical):
     WorkloadPanel #panel-replicas { width: 1fr; height: 1fr; }
     WorkloadPanel #panel-metrics { width: 36; height: auto; padding: 0 0 0 1; }
     WorkloadPanel #panel-logs { height: 6; background: $background; }
+    WorkloadPanel #panel-events { height: auto; max-height: 6; color: $text-muted; }
     """
 
     def __init__(self, *, log_lines: int = 500, **kwargs) -> None:
@@ -46,6 +47,9 @@ class WorkloadPanel(Vertical):
             with Vertical(id="panel-metrics"):
                 yield SparklinePanel("CPU", _percent, id="panel-cpu")
                 yield SparklinePanel("Mem", format_bytes, id="panel-memory")
+                events = Static(id="panel-events")
+                events.display = False
+                yield events
         log_view = LogView(max_lines=self._log_lines, id="panel-logs")
         log_view.can_focus = False
         yield log_view
@@ -56,6 +60,9 @@ class WorkloadPanel(Vertical):
         replicas: Sequence[Replica],
         cpu: Sequence[Sample],
         memory: Sequence[Sample],
+        *,
+        events: Sequence[EventRecorded] = (),
+        metrics_note: str | None = None,
     ) -> None:
         headline = self.query_one("#panel-headline", Static)
         if workload is None:
@@ -72,8 +79,30 @@ class WorkloadPanel(Vertical):
         text.append_text(safe_text(workload.reason))
         headline.update(text)
         self.query_one(ReplicaTable).show(replicas)
-        self.query_one("#panel-cpu", SparklinePanel).show(cpu)
-        self.query_one("#panel-memory", SparklinePanel).show(memory)
+        self.query_one("#panel-cpu", SparklinePanel).show(cpu, note=metrics_note)
+        self.query_one("#panel-memory", SparklinePanel).show(memory, note=metrics_note)
+        self._show_events(events)
+
+    def _show_events(self, events: Sequence[EventRecorded]) -> None:
+        """Backend events (Kubernetes), newest first; hidden when there are none."""
+        pane = self.query_one("#panel-events", Static)
+        pane.display = bool(events)
+        if not events:
+            return
+        text = Text()
+        for index, event in enumerate(events[:6]):
+            if index:
+                text.append("\n")
+            when = event.ts.astimezone().strftime("%H:%M:%S") if event.ts else "--:--:--"
+            warning = event.type == "Warning"
+            text.append(f"{when} ")
+            text.append("⚠ " if warning else "  ", style="bold" if warning else "")
+            text.append_text(safe_text(event.reason, style="bold" if warning else ""))
+            text.append(" ")
+            text.append_text(safe_text(event.message))
+            if event.count > 1:
+                text.append(f" ×{event.count}")
+        pane.update(text)
 
     def clear_logs(self) -> None:
         self.query_one("#panel-logs").clear()
