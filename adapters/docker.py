@@ -22,7 +22,9 @@ import requests
 from docker import errors as docker_errors
 
 from adapters.base import AdapterError, ErrorKind, StopFlag, on_stop
+from adapters import wire
 from adapters.docker_host import local_docker_host
+from adapters.wire import parse_rfc3339, split_timestamp
 from console.model import (
     Change,
     ConnectionChanged,
@@ -441,8 +443,8 @@ def replica_from_inspect(env: str, data: dict) -> Replica:
         image=image,
         version=image_version(image, labels),
         restarts=restarts,
-        started_at=_parse_time(state_info.get("StartedAt")) if state in ("running", "restarting", "paused") else None,
-        created_at=_parse_time(data.get("Created")),
+        started_at=parse_rfc3339(state_info.get("StartedAt")) if state in ("running", "restarting", "paused") else None,
+        created_at=parse_rfc3339(data.get("Created")),
         host_or_node=(data.get("HostConfig") or {}).get("NetworkMode") or "",
         exit_code=exit_code if state in ("exited", "restarting", "dead") else None,
         labels=tuple(sorted(labels.items())),
@@ -451,23 +453,13 @@ def replica_from_inspect(env: str, data: dict) -> Replica:
 
 
 def image_version(image: str, labels: dict[str, str]) -> str:
-    """The version people call it: a version label, else the image tag, else a short digest."""
-    for label in VERSION_LABELS:
-        if labels.get(label):
-            return labels[label]
-    if "@sha256:" in image:
-        return image.split("@sha256:", 1)[1][:12]
-    last = image.rsplit("/", 1)[-1]
-    if ":" in last:
-        return last.split(":", 1)[1]
-    if image.startswith("sha256:"):
-        return image[7:19]
-    return "latest" if image else ""
+    """A version label, else the image tag, else a short digest."""
+    return wire.image_version(image, labels, VERSION_LABELS)
 
 
 def parse_stats(frame: dict) -> tuple[float, float | None, float | None] | None:
     """(epoch seconds, CPU percent of one core, memory bytes) from one stats frame."""
-    read = _parse_time(frame.get("read"))
+    read = parse_rfc3339(frame.get("read"))
     if read is None or read.year < 2000:
         return None
     cpu_stats = frame.get("cpu_stats") or {}
@@ -497,35 +489,8 @@ def _kinds(replicas: tuple[Replica, ...]) -> tuple[tuple[WorkloadKey, str], ...]
     return tuple(kinds.items())
 
 
-def _parse_time(value: object) -> datetime | None:
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, UTC)
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip()
-    if text.startswith("0001-"):
-        return None
-    # Docker gives nanoseconds; datetime takes micro.
-    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", text)
-    if not match:
-        return None
-    base, fraction, zone = match.groups()
-    fraction = (fraction or ".0")[:7]
-    zone = "+00:00" if zone in (None, "Z") else zone
-    try:
-        return datetime.fromisoformat(f"{base}{fraction}{zone}")
-    except ValueError:
-        return None
-
-
 def _log_line(replica_name: str, stream_id: int, raw: bytes) -> LogLine:
-    text = raw.decode("utf-8", errors="replace")
-    ts = None
-    stamp, sep, rest = text.partition(" ")
-    if sep and len(stamp) >= 20 and stamp[4:5] == "-" and stamp[10:11] == "T":
-        ts = _parse_time(stamp)
-        if ts is not None:
-            text = rest
+    ts, text = split_timestamp(raw.decode("utf-8", errors="replace"))
     return LogLine(
         ts=ts,
         replica=replica_name,

@@ -21,7 +21,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from adapters import wire
 from adapters.base import AdapterError, ErrorKind, StopFlag, StopSignal, on_stop
+from adapters.wire import parse_rfc3339, split_timestamp
 from console.model import (
     Change,
     ConnectionChanged,
@@ -85,21 +87,6 @@ class _Expired(Exception):
 # -- pods and workloads in the model's words -----------------------------------------------
 
 
-def parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.replace("Z", "+00:00")
-    if "." in text:
-        head, _, rest = text.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        zone = rest[len(digits) :]
-        text = f"{head}.{digits[:6]}{zone}"
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
-
-
 def pod_health(pod: dict, *, now: float) -> tuple[Health, str, str]:
     """(health, reason, state) of a pod, in the API server's words."""
     metadata = pod.get("metadata") or {}
@@ -138,7 +125,7 @@ def pod_health(pod: dict, *, now: float) -> tuple[Health, str, str]:
         )
         if ready:
             return Health.HEALTHY, "Running, Ready", "running"
-        started = parse_time(status.get("startTime"))
+        started = parse_rfc3339(status.get("startTime"))
         if started is not None and now - started.timestamp() < NOT_READY_GRACE:
             return Health.PROGRESSING, "Running, not Ready yet", "running"
         return Health.DEGRADED, "Running, not Ready (readiness probe failing)", "running"
@@ -166,12 +153,7 @@ def _container_problem(container: dict) -> str | None:
 
 
 def image_version(image: str, labels: dict[str, str]) -> str:
-    if labels.get("app.kubernetes.io/version"):
-        return labels["app.kubernetes.io/version"]
-    if "@sha256:" in image:
-        return image.split("@sha256:", 1)[1][:12]
-    last = image.rsplit("/", 1)[-1]
-    return last.split(":", 1)[1] if ":" in last else "latest"
+    return wire.image_version(image, labels, ("app.kubernetes.io/version",))
 
 
 def _containers(spec: dict) -> list[dict]:
@@ -533,7 +515,7 @@ class KubernetesAdapter:
                         uid = uids.get((metadata.get("namespace", ""), metadata.get("name", "")))
                         if uid is None:
                             continue
-                    ts = parse_time(item.get("timestamp"))
+                    ts = parse_rfc3339(item.get("timestamp"))
                     when = ts.timestamp() if ts else time.time()
                     cpu = sum(parse_cpu((c.get("usage") or {}).get("cpu", "0")) for c in item.get("containers") or [])
                     memory = sum(parse_bytes((c.get("usage") or {}).get("memory", "0")) for c in item.get("containers") or [])
@@ -613,8 +595,8 @@ class _ClusterState:
             image=image,
             version=image_version(image, labels),
             restarts=restarts,
-            started_at=parse_time(status.get("startTime")),
-            created_at=parse_time(metadata.get("creationTimestamp")),
+            started_at=parse_rfc3339(status.get("startTime")),
+            created_at=parse_rfc3339(metadata.get("creationTimestamp")),
             host_or_node=spec.get("nodeName") or "",
             exit_code=exit_code,
             labels=tuple(sorted(labels.items())),
@@ -763,9 +745,9 @@ def _in_scope(obj: dict, scope: str | None) -> bool:
 
 def _event_time(obj: dict) -> datetime | None:
     return (
-        parse_time(obj.get("lastTimestamp"))
-        or parse_time(obj.get("eventTime"))
-        or parse_time((obj.get("metadata") or {}).get("creationTimestamp"))
+        parse_rfc3339(obj.get("lastTimestamp"))
+        or parse_rfc3339(obj.get("eventTime"))
+        or parse_rfc3339((obj.get("metadata") or {}).get("creationTimestamp"))
     )
 
 
@@ -808,13 +790,7 @@ def _lines(raw) -> Iterator[bytes]:
 
 
 def _log_line(replica_name: str, raw: bytes) -> LogLine:
-    text = raw.decode("utf-8", errors="replace").rstrip("\r")
-    ts = None
-    stamp, sep, rest = text.partition(" ")
-    if sep and len(stamp) >= 20 and stamp[4:5] == "-" and stamp[10:11] == "T":
-        ts = parse_time(stamp)
-        if ts is not None:
-            text = rest
+    ts, text = split_timestamp(raw.decode("utf-8", errors="replace").rstrip("\r"))
     return LogLine(ts=ts, replica=replica_name, stream=Stream.STDOUT, text=text)
 
 
