@@ -78,7 +78,6 @@ _NAME_SPLIT = re.compile(r"[^A-Za-z0-9]+")
 _NAME_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 
-@functools.lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
     """Tell whether a value stored under this name should be hidden.
 
@@ -112,6 +111,17 @@ def is_secret_name(name: str) -> bool:
     Returns:
         True when values under this name must be redacted.
     """
+    # Names repeat (env vars, JSON keys, logfmt keys), so answers are cached; only
+    # short names, so that hostile log lines cannot fill memory.
+    if len(name) <= _CACHED_NAME_LENGTH:
+        return _is_secret_name_cached(name)
+    return _is_secret_name(name)
+
+
+_CACHED_NAME_LENGTH = 64
+
+
+def _is_secret_name(name: str) -> bool:
     if name.strip().lower() in _NOT_SECRET:
         return False
     parts = [part for part in _NAME_SPLIT.split(name) if part]
@@ -126,16 +136,21 @@ def is_secret_name(name: str) -> bool:
     return any(phrase in squashed for phrase in _SECRET_PHRASES)
 
 
+_is_secret_name_cached = functools.lru_cache(maxsize=4096)(_is_secret_name)
+
+
 # scheme://userinfo@ — userinfo runs to the last '@' before the host, because
 # people do write unencoded '@' in passwords.
+# The scheme length is capped so a long run of letters costs linear, not quadratic,
+# time.
 _URL_USERINFO = re.compile(
-    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^\s/?#\"'<>]+)@"
+    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]{0,31}://)(?P<userinfo>[^\s/?#\"'<>]+)@"
 )
-# ?name=value, &name=value and #name=value (OAuth implicit flow puts tokens in the
-# fragment).
 # Where an unquoted value ends, shared by query parameters and assignments so that
 # redacting twice changes nothing.
 _BARE_VALUE_END = r"""\s,;&"'<>(){}\[\]"""
+# ?name=value, &name=value and #name=value (OAuth implicit flow puts tokens in the
+# fragment).
 _QUERY_PARAM = re.compile(
     rf"(?P<lead>[?&#])(?P<name>[^=&#\s\"'<>?]+)=(?P<value>[^#{_BARE_VALUE_END}]*)"
 )
@@ -196,30 +211,42 @@ _PEM_PRIVATE_KEY = re.compile(
     r"(?:.*?(?P<end>-----END [A-Z0-9 ]*PRIVATE KEY-----)|.*)",
     re.DOTALL,
 )
-# "Bearer Bearer <token>" is a common client bug; the token is the last word.
-_BEARER = re.compile(r"(?P<scheme>\bbearer\s+(?:bearer\s+)*+)[A-Za-z0-9\-._~+/=]+", re.IGNORECASE)
+# "Bearer Bearer <token>" is a common client bug; the token follows the last
+# "bearer". (A lookahead, not a repetition: "bearer bearer bearer ..." would make a
+# repetition quadratic.)
+_BEARER = re.compile(
+    r"(?P<scheme>\bbearer\s+)(?!bearer\b)[A-Za-z0-9\-._~+/=]+", re.IGNORECASE
+)
 # JWTs start with a base64url '{"' header, which is "eyJ".
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*")
-# The name starts at a word start (the lookbehind sits after the first character so
-# the regex engine can still skip ahead to candidate letters) and is taken whole
-# (possessive): no separator character can be part of a name, so backtracking into
-# it or starting inside a word could never match, and would cost time quadratic in
-# the word length.
+_JWT = re.compile(r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*")
 # NAME=value, NAME: value, "NAME": "value", NAME='value', --name=value, name => value,
 # and JSON escaped inside a JSON string (\"NAME\":\"value\"), common in log
-# lines. The value is a quoted string, or an unquoted run that may start with an
-# HTTP auth scheme ("Authorization: Basic dXNl..."). Separators stay on one line:
-# "password:" at the end of a YAML line must not take the next line's first word.
-_ASSIGNMENT = re.compile(
-    rf"""(?P<name>[A-Za-z_](?<![A-Za-z_].)[A-Za-z0-9_.\-/\[\]]*+)
-        (?P<sep>(?:\\*["'])?[ \t]*(?:[:=]>?)[ \t]*)
-        (?P<value>
-            (?P<open>\\+["'])(?:(?!(?P=open))[^\n])*(?P=open)?
-          | (?P<open_double>")(?:[^"\\\n]|\\.)*"?
-          | (?P<open_single>')[^'\n]*'?
-          | (?P<scheme>(?:(?i:basic|bearer|digest|token|negotiate|ntlm)[ \t]+)+)?
-            [^{_BARE_VALUE_END}]+
-        )""",
+# lines. Separators stay on one line: "password:" at the end of a YAML line must not
+# take the next line's first word.
+#
+# Names and values are matched separately, and a value only after a secret name:
+# then every character is looked at a bounded number of times, and a hostile line
+# ("a=a=a=...", "a1a1a1...") cannot make redaction quadratic. For the same reason a
+# name starts only where a run of name characters starts (the lookbehind sits after
+# the first character so the regex engine can still skip to candidate characters)
+# and is taken whole (possessive; no separator character can be part of a name).
+# Brackets ("user[password]") are allowed only in pairs after the first run, so
+# that a name can start right after a bracket an unquoted value stopped at.
+_NAME_CHARS = r"A-Za-z0-9_.\-/"
+_ASSIGNMENT_NAME = re.compile(
+    rf"""(?P<name>[{_NAME_CHARS}](?<![{_NAME_CHARS}].)[{_NAME_CHARS}]*+
+                  (?:\[[{_NAME_CHARS}]*+\])*+)
+        (?P<sep>(?:\\*["'])?[ \t]*[:=]>?[ \t]*)""",
+    re.VERBOSE,
+)
+# A quoted string (escaped quotes, as in JSON inside JSON, included), or an unquoted
+# run that may start with HTTP auth schemes ("Authorization: Basic dXNl...").
+_ASSIGNMENT_VALUE = re.compile(
+    rf"""(?P<open>\\+["'])(?:(?!(?P=open))[^\n])*(?P=open)?
+      | (?P<open_double>")(?:[^"\\\n]|\\.)*"?
+      | (?P<open_single>')[^'\n]*'?
+      | (?P<scheme>(?:(?i:basic|bearer|digest|token|negotiate|ntlm)[ \t]+)+)?
+        [^{_BARE_VALUE_END}]+""",
     re.VERBOSE,
 )
 
@@ -229,26 +256,32 @@ def _hide_pem(match: re.Match[str]) -> str:
 
 
 def _redact_assignments(text: str) -> str:
-    # A loop rather than `sub`: after a name that is not secret, scanning resumes
-    # at its value, which may hold assignments of its own ("opts=password=x",
-    # 'args="--token=x"'). Iterative, so deep nesting cannot exhaust the stack.
+    # After a name that is not secret, scanning resumes right after its separator:
+    # its value may hold assignments of its own ("opts=password=x",
+    # 'args="--token=x"').
     out: list[str] = []
     position = 0
-    search = _ASSIGNMENT.search
-    while (match := search(text, position)) is not None:
-        name, sep, value = match["name"], match["sep"], match["value"]
-        out.append(text[position : match.start()])
-        if not is_secret_name(name):
-            out.append(name + sep)
-            position = match.start("value")
+    search_name = _ASSIGNMENT_NAME.search
+    match_value = _ASSIGNMENT_VALUE.match
+    while (name_match := search_name(text, position)) is not None:
+        value_start = name_match.end()
+        if not is_secret_name(name_match["name"]):
+            out.append(text[position:value_start])
+            position = value_start
             continue
-        quote = match["open"] or match["open_double"] or match["open_single"]
+        value = match_value(text, value_start)
+        if value is None:  # "password:" with nothing after it on the line
+            out.append(text[position:value_start])
+            position = value_start
+            continue
+        out.append(text[position:value_start])
+        quote = value["open"] or value["open_double"] or value["open_single"]
         if quote:
-            closing = quote if len(value) > len(quote) and value.endswith(quote) else ""
-            out.append(f"{name}{sep}{quote}{REDACTED}{closing}")
+            closed = len(value[0]) > len(quote) and value[0].endswith(quote)
+            out.append(f"{quote}{REDACTED}{quote if closed else ''}")
         else:
-            out.append(f"{name}{sep}{match['scheme'] or ''}{REDACTED}")
-        position = match.end()
+            out.append(f"{value['scheme'] or ''}{REDACTED}")
+        position = value.end()
     out.append(text[position:])
     return "".join(out)
 

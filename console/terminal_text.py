@@ -30,7 +30,7 @@ _NEEDS_WORK = re.compile(
 # A lone surrogate (from a JSON "\ud800" escape or surrogateescape decoding) cannot
 # be encoded for the terminal: writing it raises UnicodeEncodeError mid-frame.
 _SURROGATE = re.compile("[\ud800-\udfff]")
-REPLACEMENT_CHARACTER = "\ufffd"
+_REPLACEMENT_CHARACTER = "\ufffd"
 
 # The SGR sequences we keep: 7-bit CSI, parameters only digits, ';' and ':', final
 # 'm'. The length cap keeps Rich's `int()` of a parameter far from Python's
@@ -119,7 +119,7 @@ def neutralise(text: str, *, keep_sgr: bool = True, keep_newlines: bool = False)
         text = text.rstrip(_LINE_END_CHARS)
     text = (_REMOVE_KEEPING_SGR if keep_sgr else _REMOVE_ALL).sub("", text)
     if not text.isascii():
-        text = _SURROGATE.sub(REPLACEMENT_CHARACTER, text)
+        text = _SURROGATE.sub(_REPLACEMENT_CHARACTER, text)
     if keep_newlines:
         if "\r" in text or "\u2028" in text or "\u2029" in text:
             text = _LINE_BREAK.sub("\n", text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -365,3 +366,24 @@ def test_fast_path_never_skips_a_redaction(text: str) -> None:
 def test_redact_text_is_idempotent(text: str) -> None:
     once = redact_text(text)
     assert redact_text(once) == once
+
+
+HOSTILE_LENGTH = 100_000
+HOSTILE_LINES = {
+    "chained assignments": "key " + "a=" * (HOSTILE_LENGTH // 2),
+    "one long name": "key=1 " + "a1" * (HOSTILE_LENGTH // 2) + "://@",
+    "bracket runs": "token " + "[a" * (HOSTILE_LENGTH // 2),
+    "long scheme-like run": "a" * HOSTILE_LENGTH + "://x@y key",
+    "jwt-like runs": "eyJ-" * (HOSTILE_LENGTH // 4),
+    "repeated bearer": "bearer " * (HOSTILE_LENGTH // 7),
+    "unterminated quotes": "secret " + 'a="' * (HOSTILE_LENGTH // 3),
+    "repeated pem headers": "-----BEGIN PRIVATE KEY-----" * (HOSTILE_LENGTH // 27),
+}
+
+
+@pytest.mark.parametrize("line", HOSTILE_LINES.values(), ids=HOSTILE_LINES.keys())
+def test_hostile_lines_take_linear_time(line: str) -> None:
+    # Linear rules take ~0.1 s here; a quadratic one takes tens of seconds.
+    started = time.perf_counter()
+    redact_text(line)
+    assert time.perf_counter() - started < 3.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
@@ -306,3 +307,22 @@ async def test_widgets_show_untrusted_text_literally(s: str) -> None:
         assert on_screen.fullmatch(app.query_one(Static).render_line(0).text)
         assert on_screen.fullmatch(app.query_one(Label).render_line(0).text)
         assert app.is_running  # no [@click=app.quit] was acted upon
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "\x1b]" * 50_000,
+        "\x1b[" + "1;" * 50_000,
+        "\x1b[1m" * 25_000,
+        "\x9d" + "x" * 100_000,
+        "\x1bP" + "\x1b" * 100_000,
+    ],
+    ids=["osc introducers", "long csi", "many sgr", "unterminated 8-bit osc", "dcs of escapes"],
+)
+def test_hostile_lines_take_linear_time(line: str) -> None:
+    # Linear patterns take milliseconds here; a quadratic one takes many seconds.
+    started = time.perf_counter()
+    neutralise(line)
+    neutralise(line, keep_sgr=False)
+    assert time.perf_counter() - started < 3.0
