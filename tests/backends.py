@@ -511,6 +511,8 @@ class PrivateDockerd:
         """dockerd's output, appended to across restarts."""
         self.host = f"unix://{root}/docker.sock"
         """Its ``DOCKER_HOST`` URL."""
+        self.extra_hosts: list[str] = []
+        """More ``--host`` addresses (e.g. ``tcp://127.0.0.1:PORT``), used from the next start."""
         self._dockerd = dockerd
         self._process: subprocess.Popen[bytes] | None = None
         (root / "daemon.json").write_text("{}\n")  # never pick up the host's /etc/docker/daemon.json
@@ -559,6 +561,7 @@ class PrivateDockerd:
             f"--exec-root={self.root}/exec",
             f"--pidfile={self.root}/docker.pid",
             f"--host={self.host}",
+            *(f"--host={extra}" for extra in self.extra_hosts),
             *DOCKERD_NETWORK_FLAGS,
             "--ip-masq=false",
             "--shutdown-timeout=3",  # containers get 3 s on stop(), not 15

@@ -154,3 +154,28 @@ def test_bad_since_is_bad_input(isolated):
 
     assert result.returncode == 2
     assert "not a duration" in result.stderr
+
+
+@pytest.mark.docker
+def test_configured_remote_engine_over_tcp_is_shown(isolated, private_dockerd, tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    private_dockerd.stop()
+    private_dockerd.extra_hosts = [f"tcp://127.0.0.1:{port}"]
+    private_dockerd.start()
+    config = tmp_path / "remote.yaml"
+    config.write_text(
+        f"environments:\n  - name: remote\n    kind: docker\n    host: tcp://127.0.0.1:{port}\n"
+        "  - name: gone\n    kind: docker\n    host: tcp://127.0.0.1:1\n"
+    )
+
+    result = watchfloor("--config", str(config), "status", "--json", env=isolated)
+
+    environments = {e["name"]: e for e in json.loads(result.stdout)["environments"]}
+    assert environments["remote"]["connected"] is True
+    assert environments["remote"]["target"] == f"tcp://127.0.0.1:{port}"
+    assert environments["gone"]["connected"] is False
+    assert result.returncode == 3
