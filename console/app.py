@@ -79,6 +79,7 @@ class WatchfloorApp(App):
         start_backends: bool = True,
         store: Store | None = None,
         clock: Callable[[], float] = time.time,
+        demo: bool = False,
     ) -> None:
         """Build the app.
 
@@ -89,9 +90,11 @@ class WatchfloorApp(App):
             start_backends: Start watch/stats workers (tests with a prepared store don't).
             store: A store to use instead of a fresh one (tests feed it fixtures).
             clock: Wall clock for ages (snapshot tests pin it).
+            demo: The environments are the embedded, simulated demo clusters.
         """
         super().__init__()
         self.clock = clock
+        self.demo = demo
         self.backends = {b.environment.name: b for b in backends}
         self.store = store or Store(b.environment for b in backends)
         self.read_only = all(b.environment.read_only for b in backends) if backends else False
@@ -110,7 +113,12 @@ class WatchfloorApp(App):
         return dict(THEMES["dark"].variables)
 
     def on_mount(self) -> None:
-        self.sub_title = str(self._config_source) if self._config_source else "local engine (no config file)"
+        if self.demo:
+            self.sub_title = "DEMO — simulated clusters, not real"
+        elif self._config_source:
+            self.sub_title = str(self._config_source)
+        else:
+            self.sub_title = "local engine (no config file)"
         self.push_screen(MainScreen())
         if self._start_backends:
             for backend in self.backends.values():

@@ -26,6 +26,12 @@ def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
         "--read-only", action="store_true", default=False if top else argparse.SUPPRESS, help="make every write impossible"
     )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=default)
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="run against the embedded demo clusters (simulated, in-process, 127.0.0.1 only)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,14 +64,41 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check-config":
         return _check_config(args)
+    if args.demo:
+        return _with_demo(args)
     config, source = _load_config(args.config)
     if config is None:
         return EXIT_BAD_INPUT
+    return _dispatch(args, config, source)
+
+
+def _dispatch(args, config, source) -> int:
     if args.command == "status":
         return _status(args, config)
     if args.command == "logs":
         return _logs(args, config)
     return _console(args, config, source)
+
+
+def _with_demo(args) -> int:
+    """Start the embedded demo clusters, run the command against them, stop them."""
+    from adapters.demo import DemoCluster
+    from console.config import Config, KubernetesEnvironmentConfig
+
+    with DemoCluster() as demo:
+        environments = [
+            KubernetesEnvironmentConfig(
+                kind="kubernetes",
+                name=name,
+                kubeconfig=endpoint.kubeconfig_path,
+                context=endpoint.context,
+                namespaces=list(DemoCluster.NAMESPACES[name]),
+                protected=name in DemoCluster.PROTECTED,
+            )
+            for name, endpoint in demo.endpoints.items()
+        ]
+        config = Config(environments=environments, demo=True)
+        return _dispatch(args, config, "demo")
 
 
 def _load_config(explicit: str | None):
@@ -164,7 +197,7 @@ def _console(args, config, source) -> int:
         return EXIT_BAD_INPUT
     from console.app import WatchfloorApp
 
-    app = WatchfloorApp(backends, theme=args.theme or config.theme, config_source=source)
+    app = WatchfloorApp(backends, theme=args.theme or config.theme, config_source=source, demo=config.demo)
     app.run()
     return app.return_code or 0
 

@@ -177,6 +177,9 @@ class MainScreen(Screen):
             else:
                 text.append_text(safe_text(name))
                 text.append(" ○ down  ", style="bold")
+        if getattr(self.app, "demo", False):
+            text.append(" DEMO ", style="bold reverse")
+            text.append("  ")
         if self.app.read_only:
             text.append("READ-ONLY  ", style="bold reverse")
         text.append("? help  : commands", style="dim")
