@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from urllib3 import exceptions as urllib3_exceptions
+
 from adapters import wire
 from adapters.base import AdapterError, ErrorKind, StopFlag, StopSignal, on_stop
 from adapters.wire import parse_rfc3339, split_timestamp
@@ -414,7 +416,7 @@ class KubernetesAdapter:
         stop.on_set(raw.release_conn)
         stop.on_set(raw.close)
         try:
-            for line in _lines(raw):
+            for line in _until_dropped(_lines(raw)):
                 if stop.is_set():
                     break
                 event = json.loads(line)
@@ -787,6 +789,18 @@ def _line_batches(raw) -> Iterator[list[bytes]]:
 def _lines(raw) -> Iterator[bytes]:
     for batch in _line_batches(raw):
         yield from batch
+
+
+def _until_dropped(lines: Iterator[bytes]) -> Iterator[bytes]:
+    """Lines until the connection drops; a drop mid-stream is the end of this watch.
+
+    The caller resumes from the last resourceVersion it saw, so a dropped connection
+    loses nothing and repeats nothing; only a failure to reconnect is an error.
+    """
+    try:
+        yield from lines
+    except (urllib3_exceptions.HTTPError, OSError):
+        return
 
 
 def _log_line(replica_name: str, raw: bytes) -> LogLine:
