@@ -126,8 +126,15 @@ class Adapter(Protocol):
         since: datetime | None = None,
         tail: int | None = None,
         stop: StopFlag | None = None,
+        container: str | None = None,
+        previous: bool = False,
     ) -> Iterator[list[LogLine]]:
-        """Yield batches of log lines of one replica, oldest first."""
+        """Yield batches of log lines of one replica, oldest first.
+
+        ``container`` picks one container of a multi-container replica; ``previous``
+        asks for the instance before the last restart. Backends without either ignore
+        them (Docker keeps a restarted container's earlier output in the same log).
+        """
 
     def stats(self, replica: Replica, stop: StopFlag) -> Iterator[Change]:
         """Yield CPU and memory samples for one running replica until stopped."""

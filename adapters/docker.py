@@ -275,8 +275,13 @@ class DockerAdapter:
         since: datetime | None = None,
         tail: int | None = None,
         stop: StopFlag | None = None,
+        container: str | None = None,
+        previous: bool = False,
     ) -> Iterator[list[LogLine]]:
         """Batches of lines with stdout and stderr told apart, oldest first.
+
+        ``container`` and ``previous`` do not apply to Docker: a container is one
+        process, and its log already holds the runs before a restart.
 
         The SDK's ``logs()`` merges the two streams, so this reads the engine's
         multiplexed frames itself (8-byte header: stream id, size).

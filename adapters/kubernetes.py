@@ -603,6 +603,7 @@ class _ClusterState:
             exit_code=exit_code,
             labels=tuple(sorted(labels.items())),
             env=_env_pairs(spec),
+            containers=tuple(c.get("name", "") for c in containers),
         )
 
     # whole lists ---------------------------------------------------------------------

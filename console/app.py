@@ -41,6 +41,8 @@ class WorkloadLogSource:
         self.replica_id = replica_id
         replicas = self._replicas()
         self.replica_count = len(replicas)
+        self.containers = tuple(dict.fromkeys(name for r in replicas for name in r.containers))
+        """Container names across the replicas, for the logs screen's container choice."""
         if replica_id is not None and replicas:
             self.title = f"{key.env} / {replicas[0].name}"
         else:

@@ -28,6 +28,10 @@ class LogRequest:
     follow: bool = True
     since: datetime | None = None
     tail: int | None = 1000
+    container: str | None = None
+    """One container of a multi-container pod; None is the pod's default one."""
+    previous: bool = False
+    """The previous (crashed) instance of the container, where the backend keeps it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +137,13 @@ def open_feed(make_adapter: Callable[[], object], replicas: Iterable[Replica], r
             try:
                 adapter.connect()
                 yield from adapter.logs(
-                    replica, follow=request.follow, since=request.since, tail=request.tail, stop=feed.stop
+                    replica,
+                    follow=request.follow,
+                    since=request.since,
+                    tail=request.tail,
+                    stop=feed.stop,
+                    container=request.container,
+                    previous=request.previous,
                 )
             finally:
                 adapter.close()

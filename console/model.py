@@ -90,6 +90,8 @@ class Replica:
     labels: tuple[tuple[str, str], ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     """Environment variables as the backend reports them (redact before showing)."""
+    containers: tuple[str, ...] = ()
+    """Container names inside the replica (a pod may have several; Docker: none)."""
 
     @property
     def running(self) -> bool:

@@ -55,6 +55,8 @@ class LogSource(Protocol):
     """What the logs are of, for the top bar (shown literally, never as markup)."""
     replica_count: int
     """How many replicas are merged; above 1 the view prefixes each line with its replica."""
+    containers: tuple[str, ...]
+    """Containers to choose from (``c``); empty when the backend has no such thing."""
 
     def open(self, request: LogRequest) -> LogFeed:
         """Start streaming into a new feed; the caller closes it.
@@ -114,6 +116,8 @@ class LogsScreen(Screen[None]):
         Binding("s", "cycle_since", "Since"),
         Binding("T", "cycle_tail", "Tail"),
         Binding("g,home", "jump_to_start", "Top"),
+        Binding("c", "cycle_container", "Container"),
+        Binding("P", "toggle_previous", "Previous"),
     ]
 
     def __init__(
@@ -179,7 +183,7 @@ class LogsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Horizontal(id="bar"):
             yield Label(safe_content(self.source.title), id="title", markup=False)
-            for chip in ("mode", "since", "tail", "flags", "pattern", "count", "rate", "dropped", "errors"):
+            for chip in ("mode", "source", "since", "tail", "flags", "pattern", "count", "rate", "dropped", "errors"):
                 yield Label("", id=chip, classes="chip", markup=False)
         yield LogView(
             id="log",
@@ -283,6 +287,10 @@ class LogsScreen(Screen[None]):
             since = request.since.astimezone(UTC) if request.since is not None else None
             self._set_chip("since", f"since {since:%H:%M}" if since else "since all")
         self._set_chip("tail", f"tail {_short_count(request.tail) if request.tail is not None else 'all'}")
+        source = " ".join(
+            part for part in (f"[{request.container}]" if request.container else "", "PREVIOUS" if request.previous else "") if part
+        )
+        self._set_chip("source", source)
         self._set_chip("flags", " ".join(flag for flag, on in (("wrap", view.wrap), ("ts", view.show_timestamps)) if on))
         if view.search:
             position = view.match_position
@@ -400,6 +408,19 @@ class LogsScreen(Screen[None]):
         except ValueError:
             index = 0
         self._open(replace(self.request, tail=TAIL_CHOICES[index]))
+
+    def action_cycle_container(self) -> None:
+        """Next container of a multi-container pod (then back to the default one)."""
+        choices: list[str | None] = [None, *getattr(self.source, "containers", ())]
+        if len(choices) <= 2:
+            self.notify("only one container here", timeout=2, markup=False)
+            return
+        index = choices.index(self.request.container) if self.request.container in choices else 0
+        self._open(replace(self.request, container=choices[(index + 1) % len(choices)]))
+
+    def action_toggle_previous(self) -> None:
+        """The crashed instance before the last restart, or back to the live one."""
+        self._open(replace(self.request, previous=not self.request.previous, follow=self.request.previous))
 
     def action_jump_to_end(self) -> None:
         """Jump to the newest line and follow again."""

@@ -50,9 +50,11 @@ class FeedSource:
         replica_count: int = 1,
         initial: Iterable[LogLine] = (),
         max_pending: int = 200_000,
+        containers: tuple[str, ...] = (),
     ) -> None:
         self.title = title
         self.replica_count = replica_count
+        self.containers = containers
         self.requests: list[LogRequest] = []
         self.feeds: list[LogFeed] = []
         self._initial = list(initial)
@@ -615,3 +617,42 @@ async def test_untrusted_text_never_reaches_the_terminal_as_markup_or_escapes() 
                     assert not _SURROGATE.search(segment.text)
 
         check()
+
+
+async def test_c_cycles_the_containers_of_a_multi_container_pod() -> None:
+    source = FeedSource(containers=("app", "sidecar"))
+    async with LogsApp(source).run_test(size=(80, 24)) as pilot:
+        screen = await start(pilot)
+
+        await pilot.press("c")
+        assert source.requests[-1].container == "app"
+        assert chip(screen, "source") == "[app]"
+        await pilot.press("c")
+        assert source.requests[-1].container == "sidecar"
+        await pilot.press("c")
+        assert source.requests[-1].container is None
+        assert chip(screen, "source") == ""
+
+
+async def test_c_with_one_container_says_so_and_keeps_the_feed() -> None:
+    source = FeedSource(containers=("app",))
+    async with LogsApp(source).run_test(size=(80, 24)) as pilot:
+        await start(pilot)
+
+        await pilot.press("c")
+
+        assert len(source.requests) == 1
+
+
+async def test_shift_p_shows_the_previous_instance_and_back() -> None:
+    source = FeedSource()
+    async with LogsApp(source).run_test(size=(80, 24)) as pilot:
+        screen = await start(pilot)
+
+        await pilot.press("P")
+        assert source.requests[-1].previous is True
+        assert source.requests[-1].follow is False
+        assert chip(screen, "source") == "PREVIOUS"
+        await pilot.press("P")
+        assert source.requests[-1].previous is False
+        assert source.requests[-1].follow is True
