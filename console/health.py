@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from adapters.wire import image_version
 from console.model import Health, Replica, Workload, WorkloadKey, WorkloadSpec
 
 
@@ -54,7 +55,11 @@ def aggregate(
     health, reason = _verdict(members, want)
     if spec is not None:
         health, reason = _with_spec(health, reason, spec, bool(members))
-        image = image or spec.image
+        if spec.image:
+            # What the workload is meant to run, not whichever replica started last:
+            # mid-rollout the old replicas are newer than nothing.
+            image = spec.image
+            version = image_version(spec.image, {}, ())
     return Workload(
         key=key,
         kind=kind,

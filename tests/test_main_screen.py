@@ -196,3 +196,24 @@ async def test_store_change_updates_a_single_row_without_moving_the_cursor():
         row = table(app).get_row(repr(WEB))
         assert row[0].plain == "▲ degraded"
         assert row[2].plain == "1/2"
+
+
+async def test_kubernetes_environment_beside_docker_shows_rollout_events_and_metrics_note():
+    from tests.ui_fixtures import fixture_app as make
+
+    app = make(kubernetes=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        environments = app.screen.query_one(EnvironmentList)
+        assert [o.id for o in environments._options] == ["local", "staging", "prod-k8s"]
+
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        table(app).move_cursor_to_key(WorkloadKey("prod-k8s", "shop", "web"))
+        await pilot.pause()
+
+        web = table(app).get_row(repr(WorkloadKey("prod-k8s", "shop", "web")))
+        assert web[0].plain == "◐ progressing" and "rollout: 2/2 updated" in web[8].plain
+        pay = table(app).get_row(repr(WorkloadKey("prod-k8s", "shop", "payments")))
+        assert pay[0].plain == "✖ failed" and "CrashLoopBackOff" in pay[8].plain
+        events = str(app.screen.query_one("#panel-events").render())
+        assert events.index("Unhealthy") < events.index("ScalingReplicaSet"), "newest first"
+        assert "no metrics API" in str(app.screen.query_one("#panel-cpu").query_one("Label").render())

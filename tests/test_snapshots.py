@@ -36,8 +36,8 @@ def fixture_lines() -> list[LogLine]:
     return lines
 
 
-def snapshot_app(theme: str):
-    app = fixture_app(theme)
+def snapshot_app(theme: str, *, kubernetes: bool = False):
+    app = fixture_app(theme, kubernetes=kubernetes)
 
     def open_logs(key, request: LogRequest, *, replica_id=None) -> LogFeed:
         feed = LogFeed()
@@ -89,3 +89,20 @@ def test_logs_screen(snap_compare, theme, size):
 @pytest.mark.parametrize("size", list(SIZES))
 def test_help_screen(snap_compare, theme, size):
     assert snap_compare(snapshot_app(theme), terminal_size=SIZES[size], press=["question_mark", "_"])
+
+
+async def _select_k8s_web(pilot) -> None:
+    await pilot.press("right_square_bracket", "right_square_bracket")
+    screen = pilot.app.screen
+    screen.query_one(WorkloadTable).move_cursor_to_key(WorkloadKey("prod-k8s", "shop", "web"))
+    await pilot.pause(0.3)
+    for _ in range(100):
+        await pilot.pause(0.05)
+        if screen.query_one("#panel-logs").line_count == len(fixture_lines()):
+            break
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_docker_and_kubernetes_side_by_side(snap_compare, size):
+    press = ["e"] if size == "80x24" else []
+    assert snap_compare(snapshot_app("dark", kubernetes=True), terminal_size=SIZES[size], run_before=_select_k8s_web, press=press)

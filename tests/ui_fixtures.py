@@ -82,5 +82,42 @@ def fixture_store() -> Store:
     return store
 
 
-def fixture_app(theme: str = "dark") -> WatchfloorApp:
-    return WatchfloorApp([], theme=theme, start_backends=False, store=fixture_store(), clock=lambda: NOW)
+def add_kubernetes(store: Store) -> None:
+    """A Kubernetes environment beside the Docker ones: a rollout, a crash loop, events."""
+    from console.model import Environment, EnvironmentKind, EventRecorded, WorkloadKey, WorkloadSpec
+
+    store.add_environment(Environment("prod-k8s", EnvironmentKind.KUBERNETES, "prod (shop)", protected=True))
+    web = WorkloadKey("prod-k8s", "shop", "web")
+    pay = WorkloadKey("prod-k8s", "shop", "payments")
+    store.apply(
+        SnapshotReplaced(
+            "prod-k8s",
+            (
+                replica("web-7d9f-abcde", env="prod-k8s", workload="web", reason="Running, Ready", image="shop/web:1.5.0", version="1.5.0"),
+                replica("web-7d9f-fghij", env="prod-k8s", workload="web", health=Health.PROGRESSING, reason="ContainerCreating", image="shop/web:1.5.0", version="1.5.0"),
+                replica("web-5c4b-klmno", env="prod-k8s", workload="web", reason="Running, Ready", image="shop/web:1.4.2", version="1.4.2"),
+                replica("payments-66f-pqrst", env="prod-k8s", workload="payments", health=Health.FAILED, state="CrashLoopBackOff", reason="CrashLoopBackOff (exit 1, 7 restarts)", image="shop/payments:2.1.0-broken", version="2.1.0-broken", restarts=7),
+            ),
+            specs=(
+                WorkloadSpec(web, "Deployment", 2, revision=4, rollout="rollout: 2/2 updated, 1/2 ready, 1/2 available, 1 old terminating", image="shop/web:1.5.0"),
+                WorkloadSpec(pay, "Deployment", 1, revision=2, problem="ProgressDeadlineExceeded: ReplicaSet \"payments-66f\" has timed out progressing.", image="shop/payments:2.1.0-broken"),
+            ),
+        )
+    )
+    store.apply(ConnectionChanged("prod-k8s", ConnectionState(True, since=FIXED_TIME)))
+    for n, (kind, reason, message) in enumerate(
+        [
+            ("Normal", "ScalingReplicaSet", "Scaled up replica set web-7d9f to 2"),
+            ("Normal", "Pulled", "Container image \"shop/web:1.5.0\" already present on machine"),
+            ("Warning", "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503"),
+        ]
+    ):
+        store.apply(EventRecorded(web, datetime(2026, 11, 25, 14, 0, n * 7, tzinfo=UTC), kind, reason, message))
+    store.set_metrics_note("prod-k8s", "no metrics API (metrics.k8s.io) in this cluster")
+
+
+def fixture_app(theme: str = "dark", *, kubernetes: bool = False) -> WatchfloorApp:
+    store = fixture_store()
+    if kubernetes:
+        add_kubernetes(store)
+    return WatchfloorApp([], theme=theme, start_backends=False, store=store, clock=lambda: NOW)
