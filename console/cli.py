@@ -98,7 +98,34 @@ def _with_demo(args) -> int:
             for name, endpoint in demo.endpoints.items()
         ]
         config = Config(environments=environments, demo=True)
+        if args.command is not None:
+            # A one-shot command would otherwise catch the demo's pods still starting.
+            _wait_until_settled(config)
         return _dispatch(args, config, "demo")
+
+
+def _wait_until_settled(config, timeout: float = 20.0) -> None:
+    """Wait until no demo pod is still starting (crash loops count as settled)."""
+    import time
+
+    from adapters.base import AdapterError
+    from console.backends import backends_for
+    from console.model import Health
+
+    deadline = time.monotonic() + timeout
+    for backend in backends_for(config):
+        adapter = backend.make_adapter()
+        try:
+            adapter.connect()
+            while time.monotonic() < deadline:
+                replicas = adapter.snapshot().replicas
+                if replicas and all(r.health is not Health.PROGRESSING for r in replicas):
+                    break
+                time.sleep(0.25)
+        except AdapterError:
+            pass
+        finally:
+            adapter.close()
 
 
 def _load_config(explicit: str | None):

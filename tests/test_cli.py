@@ -179,3 +179,23 @@ def test_configured_remote_engine_over_tcp_is_shown(isolated, private_dockerd, t
     assert environments["remote"]["target"] == f"tcp://127.0.0.1:{port}"
     assert environments["gone"]["connected"] is False
     assert result.returncode == 3
+
+
+def test_demo_status_lists_both_demo_clusters_through_the_kubernetes_adapter(isolated):
+    result = watchfloor("--demo", "status", "--json", env=isolated, timeout=120)
+
+    environments = {e["name"]: e for e in json.loads(result.stdout)["environments"]}
+    assert set(environments) == {"demo-staging", "demo-prod"}
+    for environment in environments.values():
+        assert environment["kind"] == "kubernetes" and environment["connected"] is True
+        names = {w["name"] for w in environment["workloads"]}
+        assert {"web", "api", "worker", "payments"} <= names
+    versions = {name: next(w["version"] for w in e["workloads"] if w["name"] == "web") for name, e in environments.items()}
+    assert versions == {"demo-staging": "1.5.0", "demo-prod": "1.4.2"}
+
+
+def test_demo_logs_prints_a_pods_lines(isolated):
+    result = watchfloor("--demo", "logs", "demo-prod/shop/web", "--tail", "5", env=isolated, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) >= 5
