@@ -127,6 +127,20 @@ def pod_health(pod: dict, *, now: float) -> tuple[Health, str, str]:
         )
         if ready:
             return Health.HEALTHY, "Running, Ready", "running"
+        crashed = [
+            c for c in status.get("containerStatuses") or []
+            if int(c.get("restartCount") or 0) > 0
+            and (((c.get("lastState") or {}).get("terminated") or {}).get("exitCode") or 0) != 0
+        ]
+        if crashed:
+            # Between two crashes of a crash loop the container runs for a moment;
+            # that is not "starting", it is the loop.
+            last = (crashed[0].get("lastState") or {}).get("terminated") or {}
+            return (
+                Health.DEGRADED,
+                f"Running, not Ready, restarted {crashed[0].get('restartCount')} times (last exit {last.get('exitCode')})",
+                "running",
+            )
         started = parse_rfc3339(status.get("startTime"))
         if started is not None and now - started.timestamp() < NOT_READY_GRACE:
             return Health.PROGRESSING, "Running, not Ready yet", "running"

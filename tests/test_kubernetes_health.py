@@ -49,6 +49,7 @@ CASES = [
     ("terminating", pod(deleting=True), Health.PROGRESSING, "Terminating"),
     ("init failing", pod("Pending", ready=False, init=[waiting("CrashLoopBackOff", restarts=3, last={"exitCode": 2})]), Health.FAILED, "init container web failing: CrashLoopBackOff (exit 2, 3 restarts)"),
     ("completed", pod("Succeeded"), Health.UNKNOWN, "Completed"),
+    ("between two crashes", pod(ready=False, start=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - 5)), containers=[{"name": "web", "restartCount": 4, "state": {"running": {}}, "lastState": {"terminated": {"exitCode": 1}}}]), Health.DEGRADED, "Running, not Ready, restarted 4 times (last exit 1)"),
 ]
 
 
