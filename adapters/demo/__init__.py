@@ -47,6 +47,9 @@ class DemoCluster:
             :meth:`stop`) if not given.
         time_scale: Passed to each emulator (1.0 for the demo, smaller in tests).
         seed: Base seed; each environment gets its own derived seed so their logs differ.
+        history_limit: Watch history per resource. The demo holds ~30 pods, so 1,000
+            events (minutes of its churn) is plenty to resume from, and it caps the
+            history at a few MB per cluster instead of ~100 MB at the 10,000 default.
         **emulator_options: Any other :class:`KubernetesEmulator` argument.
 
     Attributes:
@@ -57,11 +60,20 @@ class DemoCluster:
     NAMESPACES: dict[str, tuple[str, ...]] = {env: (NAMESPACE, MONITORING) for env in ENVIRONMENTS}
     PROTECTED: frozenset[str] = frozenset({"demo-prod"})
 
-    def __init__(self, directory: str | Path | None = None, *, time_scale: float = 1.0, seed: int = 7, **emulator_options: Any) -> None:
+    def __init__(
+        self,
+        directory: str | Path | None = None,
+        *,
+        time_scale: float = 1.0,
+        seed: int = 7,
+        history_limit: int = 1_000,
+        **emulator_options: Any,
+    ) -> None:
         self._own_directory = directory is None
         self._directory = Path(directory) if directory is not None else None
         self.emulators: dict[str, KubernetesEmulator] = {
-            env: KubernetesEmulator(time_scale=time_scale, seed=seed + n, **emulator_options) for n, env in enumerate(ENVIRONMENTS)
+            env: KubernetesEmulator(time_scale=time_scale, seed=seed + n, history_limit=history_limit, **emulator_options)
+            for n, env in enumerate(ENVIRONMENTS)
         }
         self.endpoints: dict[str, DemoEndpoint] = {}
 

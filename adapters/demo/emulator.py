@@ -53,6 +53,7 @@ from adapters.demo.controller import Controller
 from adapters.demo.kubelet import Node
 from adapters.demo.logs import LogSource, Run, flavour_of, format_timestamp
 from adapters.demo.objects import parse_time, rfc3339
+from adapters.demo.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from adapters.demo.resources import NAMESPACES, NODES, PODS, ResourceType
 from adapters.demo.selectors import FieldSelector, LabelSelector, SelectorError
 from adapters.demo.store import DEFAULT_HISTORY_LIMIT, ApiError, ObjectStore, Watch, dump
@@ -796,7 +797,7 @@ class KubernetesEmulator:
             return web.Response(text="ok", content_type="text/plain")
         if route.kind == "discovery":
             if method != "GET":
-                raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource")
+                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
             return _json_response(route.document or {})
         if route.kind == "metrics":
             if method != "GET":
@@ -953,8 +954,6 @@ class KubernetesEmulator:
             return scale
         body = await self._body(request)
         if verb == "patch":
-            from adapters.demo.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
-
             content_type = _content_type(request)
             try:
                 if content_type == "application/json-patch+json":

@@ -417,9 +417,7 @@ class Kubelet:
         self._write(sim)
 
     def _terminate(self, sim: PodSim, pod: dict[str, Any]) -> None:
-        if sim.timer is None and all(c.timer is None for c in sim.containers) and not sim.sandbox_ready:
-            self._forget(sim)
-            return
+        """The pod is being deleted: stop its containers; the store removes it after the grace."""
         sim.cancel()
         for container in sim.containers:
             if container.state == "running":
@@ -428,10 +426,11 @@ class Kubelet:
 
     # --- helpers ------------------------------------------------------------------
 
-    def _container(self, uid: str, name: str) -> tuple[PodSim, ContainerSim | None]:
+    def _container(self, uid: str, name: str) -> tuple[PodSim | None, ContainerSim | None]:
+        """The pod and container a timer fired for; ``None`` if the pod went meanwhile."""
         sim = self._pods.get(uid)
         if sim is None:
-            return None, None  # type: ignore[return-value]
+            return None, None
         for container in sim.containers:
             if container.name == name:
                 container.timer = None

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -247,7 +246,3 @@ class LogSource:
             window_end = window_start
             step *= 2
         return collected[-count:]
-
-    def follow(self, run: Run, since: float, now: float) -> Iterator[tuple[float, str]]:
-        """Lines written in ``[since, now)``: what a follower has not seen yet."""
-        yield from self.window(run, since, now)
