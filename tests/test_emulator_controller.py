@@ -424,7 +424,9 @@ def test_pod_log_is_plain_text_and_respects_tail_and_timestamps(emulator, api):
     tail = core.read_namespaced_pod_log(pod.metadata.name, "default", tail_lines=3).splitlines()
     everything = core.read_namespaced_pod_log(pod.metadata.name, "default")
     stamped = core.read_namespaced_pod_log(pod.metadata.name, "default", tail_lines=2, timestamps=True)
+    recent = core.read_namespaced_pod_log(pod.metadata.name, "default", since_seconds=1)
 
+    assert "starting web" not in recent and len(recent.splitlines()) < len(everything.splitlines())
     assert isinstance(everything, str) and not everything.lstrip().startswith("{")
     assert "starting web 1.5.0" in everything
     # Generated on demand, yet stable: the tail read first is a run of the full log read after.
