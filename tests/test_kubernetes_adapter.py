@@ -283,3 +283,41 @@ def test_events_reach_the_store_newest_first(emulator, tmp_path, watching):
     assert {e.reason for e in events} & {"ScalingReplicaSet", "Scheduled", "Pulled", "Started", "Created"}
     stamps = [e.ts for e in events if e.ts]
     assert stamps == sorted(stamps, reverse=True)
+
+
+EXPECTED_REASONS = {
+    "Running": (Health.HEALTHY, "Running, Ready"),
+    "RunningNotReady": (None, "Running, not Ready"),
+    "Unschedulable": (Health.FAILED, "Unschedulable"),
+    "ContainerCreating": (Health.PROGRESSING, "ContainerCreating"),
+    "CrashLoopBackOff": (Health.FAILED, "CrashLoopBackOff (exit"),
+    "OOMKilled": (Health.FAILED, "OOMKilled"),
+    "ImagePullBackOff": (Health.FAILED, "ImagePullBackOff"),
+    "ErrImagePull": (Health.FAILED, "ErrImagePull"),
+    "CreateContainerConfigError": (Health.FAILED, "CreateContainerConfigError"),
+    "InitCrashLoopBackOff": (Health.FAILED, "init container"),
+    "Evicted": (Health.FAILED, "Evicted"),
+    "Completed": (Health.UNKNOWN, "Completed"),
+}
+
+
+def test_every_health_reason_from_kubelet_shaped_pods_over_http(tmp_path, watching):
+    from adapters.demo.crafted import REASONS, crafted_pod, pod_status
+
+    with KubernetesEmulator(time_scale=0.05, controller=False) as emulator:
+        emulator.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
+        core = kubernetes.client.CoreV1Api(emulator.api_client())
+        for reason in REASONS:
+            name = reason.lower()
+            core.create_namespaced_pod("shop", crafted_pod(name, "shop", {"app": name}, init_container=reason.startswith("Init")))
+            core.patch_namespaced_pod_status(name, "shop", {"status": pod_status(reason)})
+        watcher = watching(adapter_for(emulator, tmp_path))
+
+        seen = {reason: watcher.store.replicas(WorkloadKey("cluster", "shop", reason.lower()))[0] for reason in REASONS}
+
+    assert set(REASONS) == set(EXPECTED_REASONS)
+    for reason, replica in seen.items():
+        health, words = EXPECTED_REASONS[reason]
+        assert words in replica.reason, (reason, replica.reason)
+        if health is not None:
+            assert replica.health is health, (reason, replica.health, replica.reason)
