@@ -73,10 +73,24 @@ class StopSignal(threading.Event):
 
     def set(self) -> None:
         super().set()
+        for callback in self._take_callbacks():
+            _quietly(callback)
+
+    def set_soon(self) -> None:
+        """Set the flag now; run the callbacks in a short-lived thread.
+
+        Closing a streamed HTTP response waits for its reader's ``recv`` to return,
+        which the UI thread must never do.
+        """
+        super().set()
+        callbacks = self._take_callbacks()
+        if callbacks:
+            threading.Thread(target=lambda: [_quietly(c) for c in callbacks], name="stop", daemon=True).start()
+
+    def _take_callbacks(self) -> list:
         with self._callbacks_lock:
             callbacks, self._callbacks = self._callbacks, []
-        for callback in callbacks:
-            _quietly(callback)
+        return callbacks
 
 
 def _quietly(callback) -> None:

@@ -355,16 +355,20 @@ class KubernetesAdapter:
         state = _ClusterState(env)
         versions: dict[tuple[Resource, str | None], str] = {}
         for resource in WATCHED:
+            if resource is EVENTS:
+                continue
             for scope in self._scopes():
                 items, rv = self._list(resource, scope)
                 versions[(resource, scope)] = rv
-                if resource is EVENTS:
-                    state.events_seed(items)
-                else:
-                    state.replace(resource, scope, items)
+                state.replace(resource, scope, items)
         yield state.snapshot(time.time())
-        yield from state.drain_events()
         yield ConnectionChanged(env, ConnectionState(True, since=datetime.now(UTC)))
+        # Events come after the first frame's data: they fill the detail pane only.
+        for scope in self._scopes():
+            items, rv = self._list(EVENTS, scope)
+            versions[(EVENTS, scope)] = rv
+            state.events_seed(items)
+        yield from state.drain_events()
 
         inbox: queue.Queue = queue.Queue(maxsize=10_000)
         local_stop = StopSignal()

@@ -88,7 +88,8 @@ class LogFeed:
             return FeedStatus(self._open, self._dropped, tuple(self._errors), self._started and self._open == 0)
 
     def close(self) -> None:
-        self.stop.set()
+        """Stop every stream; returns at once (the caller is usually the UI thread)."""
+        self.stop.set_soon()
 
     def start(self, readers: Iterable[tuple[str, Callable[[], Iterator[list[LogLine]]]]]) -> None:
         """Run each reader in its own daemon thread, pushing into this feed."""

@@ -50,6 +50,7 @@ class MainScreen(Screen):
         self.focused_key: WorkloadKey | None = None
         self._tail_feed: LogFeed | None = None
         self._tail_key: WorkloadKey | None = None
+        self._tail_timer = None
         self._width_applied = False
 
     def compose(self) -> ComposeResult:
@@ -238,11 +239,15 @@ class MainScreen(Screen):
             panel = self.query_one(WorkloadPanel)
             panel.clear_logs()
             self._tail_key = self.focused_key
+            if self._tail_timer is not None:
+                self._tail_timer.stop()
+                self._tail_timer = None
             if self.focused_key is not None:
-                # Debounced: scrolling through the table should not open a stream per row.
-                self.set_timer(0.3, self._open_tail)
+                # Debounced: scrolling through the table must not open a stream per row.
+                self._tail_timer = self.set_timer(0.3, self._open_tail)
 
     def _open_tail(self) -> None:
+        self._tail_timer = None
         if self._tail_feed is None and self._tail_key is not None and self._tail_key == self.focused_key:
             self._tail_feed = self.host.open_logs(self._tail_key, LogRequest(follow=True, tail=20))
 

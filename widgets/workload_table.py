@@ -16,8 +16,9 @@ from widgets.keyed_table import KeyedTable
 from widgets.safe_text import safe_text
 
 COLUMNS = ("Health", "Workload", "Ready", "Version", "Rst", "Age", "CPU", "Mem", "Reason")
-WIDTHS = {"Health": 13, "Ready": 5, "Rst": 3, "Age": 4, "CPU": 5, "Mem": 5}
-"""Fixed widths for columns whose text has a known shape; the others size to content."""
+WIDTHS = {"Health": 13, "Ready": 5, "Version": 10, "Rst": 3, "Age": 4, "CPU": 5, "Mem": 5, "Reason": 60}
+"""Fixed widths for every column whose cells change; Workload sizes to content, but a
+row's label never changes, so no update re-measures it."""
 AGE = COLUMNS.index("Age")
 
 
