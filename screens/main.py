@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+import time
 from pathlib import Path
 
 from rich.text import Text
@@ -24,6 +25,8 @@ from widgets.workload_table import WorkloadRow, WorkloadTable
 
 NARROW = 110
 """Below this many columns the environment list folds away (``e`` brings it back)."""
+REPAINT_SECONDS = 0.5
+"""Shortest gap between two repaints of the tables under a burst of changes."""
 
 
 class MainScreen(Screen):
@@ -52,6 +55,8 @@ class MainScreen(Screen):
         self._tail_key: WorkloadKey | None = None
         self._tail_timer = None
         self._width_applied = False
+        self._pending = Delta()
+        self._last_repaint = 0.0
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
@@ -84,6 +89,7 @@ class MainScreen(Screen):
         # No full_sync here: ScreenResume follows the first push and does it.
         self.query_one(WorkloadTable).focus()
         self.set_interval(0.2, self._poll_tail)
+        self.set_interval(REPAINT_SECONDS, self._flush)
         self.set_interval(1.0, self._tick_second)
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
 
@@ -115,7 +121,25 @@ class MainScreen(Screen):
         self._sync_detail()
 
     def apply_delta(self, delta: Delta) -> None:
-        """Apply one tick's changes, touching only what changed."""
+        """Fold one tick's changes in; repaint at most every ``REPAINT_SECONDS``.
+
+        A lone change shows at once (leading edge); a burst — hundreds of pod changes a
+        second — is coalesced, because every table update re-renders the visible
+        cells and a UI thread busy painting is a UI thread that does not read keys.
+        """
+        self._pending.environments |= delta.environments
+        self._pending.workloads |= delta.workloads
+        self._pending.removed |= delta.removed
+        self._pending.metrics |= delta.metrics
+        self._pending.events |= delta.events
+        if time.monotonic() - self._last_repaint >= REPAINT_SECONDS:
+            self._flush()
+
+    def _flush(self) -> None:
+        delta, self._pending = self._pending, Delta()
+        if not delta:
+            return
+        self._last_repaint = time.monotonic()
         if delta.environments or delta.workloads or delta.removed:
             self._sync_environments()
         if self.current_env is not None:

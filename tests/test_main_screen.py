@@ -190,7 +190,7 @@ async def test_store_change_updates_a_single_row_without_moving_the_cursor():
 
         app.store.apply(ReplicaUpserted(replica("shop-web-2", workload="web", health=Health.FAILED, state="exited", reason="exited with code 1")))
         app.tick()
-        await pilot.pause()
+        await pilot.pause(0.6)  # bursts are repainted at most every 0.5 s
 
         assert table(app).key_at_cursor() == WEB
         row = table(app).get_row(repr(WEB))
