@@ -35,8 +35,7 @@ import kubernetes.client  # noqa: E402
 
 from adapters.demo import DemoCluster  # noqa: E402
 from console.app import WatchfloorApp  # noqa: E402
-from console.backends import backends_for  # noqa: E402
-from console.config import Config, KubernetesEnvironmentConfig  # noqa: E402
+from console.backends import backends_for, demo_config  # noqa: E402
 from console.model import WorkloadKey  # noqa: E402
 from screens.logs import LogsScreen  # noqa: E402
 
@@ -61,17 +60,7 @@ def list_latency_ms(api: kubernetes.client.CoreV1Api, count: int = 10) -> tuple[
 async def soak(minutes: float) -> list[dict]:
     samples: list[dict] = []
     with DemoCluster() as demo:
-        environments = [
-            KubernetesEnvironmentConfig(
-                kind="kubernetes",
-                name=name,
-                kubeconfig=endpoint.kubeconfig_path,
-                context=endpoint.context,
-                namespaces=list(DemoCluster.NAMESPACES[name]),
-            )
-            for name, endpoint in demo.endpoints.items()
-        ]
-        config = Config(environments=environments, demo=True)
+        config = demo_config(demo)
         app = WatchfloorApp(backends_for(config), demo=True)
         staging = demo.emulators["demo-staging"]
         api = kubernetes.client.CoreV1Api(staging.api_client())

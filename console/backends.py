@@ -71,6 +71,22 @@ def _kubernetes(spec: KubernetesEnvironmentConfig, read_only: bool) -> Backend:
 _FACTORIES: dict[str, Callable] = {"docker": _docker, "kubernetes": _kubernetes}
 
 
+def demo_config(demo) -> Config:
+    """The config for a started ``adapters.demo.DemoCluster``: one environment per cluster."""
+    environments = [
+        KubernetesEnvironmentConfig(
+            kind="kubernetes",
+            name=name,
+            kubeconfig=endpoint.kubeconfig_path,
+            context=endpoint.context,
+            namespaces=list(demo.NAMESPACES[name]),
+            protected=name in demo.PROTECTED,
+        )
+        for name, endpoint in demo.endpoints.items()
+    ]
+    return Config(environments=environments, demo=True)
+
+
 def zero_config_specs() -> list:
     """With no config: the local engine as ``local``, plus the kubeconfig's current context."""
     from adapters.kubeconfig import current_context, default_kubeconfig

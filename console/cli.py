@@ -83,21 +83,10 @@ def _dispatch(args, config, source) -> int:
 def _with_demo(args) -> int:
     """Start the embedded demo clusters, run the command against them, stop them."""
     from adapters.demo import DemoCluster
-    from console.config import Config, KubernetesEnvironmentConfig
+    from console.backends import demo_config
 
     with DemoCluster() as demo:
-        environments = [
-            KubernetesEnvironmentConfig(
-                kind="kubernetes",
-                name=name,
-                kubeconfig=endpoint.kubeconfig_path,
-                context=endpoint.context,
-                namespaces=list(DemoCluster.NAMESPACES[name]),
-                protected=name in DemoCluster.PROTECTED,
-            )
-            for name, endpoint in demo.endpoints.items()
-        ]
-        config = Config(environments=environments, demo=True)
+        config = demo_config(demo)
         if args.command is not None:
             # A one-shot command would otherwise catch the demo's pods still starting.
             _wait_until_settled(config)
