@@ -13,6 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 from adapters.demo.controller import REVISION, fnv32a, safe_encode, template_hash
 from adapters.demo.emulator import KubernetesEmulator
+from tests.backends import wait_for as shared_wait_for
 
 # Twenty times faster than life: a pod is ready in about 75 ms.
 TIME_SCALE = 0.05
@@ -32,15 +33,8 @@ def api(emulator):
 
 
 def wait_for(probe, timeout: float = 8.0, interval: float = 0.03):
-    """Poll ``probe`` until it returns something truthy; fail with its last value."""
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting; last value: {value!r}")
+    """The suite's ``wait_for`` with this file's tighter polling."""
+    return shared_wait_for(probe, "the emulator's state", timeout=timeout, interval=interval)
 
 
 def deployment(name: str, image: str, replicas: int = 3, *, deadline: int = 600, containers: list | None = None) -> client.V1Deployment:
