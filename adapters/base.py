@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from console.model import Change, Environment, LogLine, Replica, SnapshotReplaced, WorkloadKey
+from console.model import Change, Environment, Health, LogLine, Replica, Revision, SnapshotReplaced, WorkloadKey
 
 
 class ErrorKind(str, enum.Enum):
@@ -154,8 +155,192 @@ class Adapter(Protocol):
         """Yield CPU and memory samples for one running replica until stopped."""
 
 
+# --- Write side (DESIGN §4, issue C) ---------------------------------------------------
+
+Progress = Callable[[str], None]
+"""Called with one human sentence at each visible step of a write ("2/3 new replicas ready")."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a write did, in a shape the journal stores as the ``adapter.call`` result."""
+
+    verb: str
+    """deploy, rollback, restart, scale."""
+    workload: WorkloadKey
+    message: str
+    """One sentence for the operator: "web now runs 1.5.0 (revision 4), 3/3 ready"."""
+    from_version: str = ""
+    to_version: str = ""
+    revision: int | None = None
+    """The revision the workload is at after the write, where the backend numbers them."""
+    strategy: str = ""
+    """rolling or recreate (Docker deploys), "" elsewhere."""
+    detail: dict[str, Any] = field(default_factory=dict)
+    """JSON-able facts for the journal: container ids started/stopped, patches sent."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verb": self.verb,
+            "workload": self.workload.label,
+            "message": self.message,
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+            "revision": self.revision,
+            "strategy": self.strategy,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """The live state of one workload, which a resumed run compares with its journal."""
+
+    workload: WorkloadKey
+    exists: bool
+    image: str = ""
+    version: str = ""
+    revision: int | None = None
+    desired: int = 0
+    updated: int = 0
+    """Replicas running the current template/image."""
+    ready: int = 0
+    available: int = 0
+    health: Health = Health.UNKNOWN
+    reason: str = ""
+    rollout_complete: bool = True
+    """False while a rollout is under way (old and new replicas both present)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "workload": self.workload.label,
+            "exists": self.exists,
+            "image": self.image,
+            "version": self.version,
+            "revision": self.revision,
+            "desired": self.desired,
+            "updated": self.updated,
+            "ready": self.ready,
+            "available": self.available,
+            "health": self.health.value,
+            "reason": self.reason,
+            "rollout_complete": self.rollout_complete,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LockHolder:
+    """Who holds (or asks for) a workload's run lock."""
+
+    holder: str
+    """actor identity, "user@host"."""
+    run_id: str
+    pid: int
+    host: str
+    started: datetime
+    renewed: datetime | None = None
+    """Last renewal; a lock not renewed for its ttl is stale."""
+    ttl_seconds: int = 60
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "holder": self.holder,
+            "run_id": self.run_id,
+            "pid": self.pid,
+            "host": self.host,
+            "started": self.started.isoformat(),
+            "renewed": self.renewed.isoformat() if self.renewed else None,
+            "ttl_seconds": self.ttl_seconds,
+        }
+
+
+@runtime_checkable
+class WritableAdapter(Adapter, Protocol):
+    """Write side of a backend. Every method refuses with ``ErrorKind.READ_ONLY`` when
+    ``environment.read_only`` is set — checked here, in the adapter, not only in the UI.
+
+    Writes block until the backend reached the asked state or failed; they raise
+    ``AdapterError`` (never anything else) and, when a deploy fails, leave the old
+    version serving (Docker removes the new replicas; Kubernetes leaves rolling back
+    to the runbook's ``on_fail``).
+    """
+
+    def deploy(
+        self,
+        key: WorkloadKey,
+        image: str,
+        *,
+        strategy: str = "auto",
+        timeout: float = 300.0,
+        change_cause: str = "",
+        progress: Progress | None = None,
+        stop: StopFlag | None = None,
+    ) -> WriteResult:
+        """Run ``image`` in place of the workload's current image."""
+
+    def rollback(
+        self,
+        key: WorkloadKey,
+        to_revision: int | None = None,
+        *,
+        timeout: float = 300.0,
+        progress: Progress | None = None,
+        stop: StopFlag | None = None,
+    ) -> WriteResult:
+        """Go back to the previous revision (or ``to_revision``) as a new revision."""
+
+    def restart(
+        self, key: WorkloadKey, *, timeout: float = 300.0, progress: Progress | None = None, stop: StopFlag | None = None
+    ) -> WriteResult: ...
+
+    def scale(
+        self,
+        key: WorkloadKey,
+        replicas: int,
+        *,
+        timeout: float = 300.0,
+        progress: Progress | None = None,
+        stop: StopFlag | None = None,
+    ) -> WriteResult: ...
+
+    def history(self, key: WorkloadKey) -> list[Revision]:
+        """Revisions of a workload, oldest first."""
+
+    def observe(self, key: WorkloadKey) -> Observation:
+        """The workload's live state, read fresh from the backend (never from a cache)."""
+
+    def acquire_lock(self, key: WorkloadKey, holder: LockHolder) -> LockHolder:
+        """Take the workload's run lock; raise ``ErrorKind.CONFLICT`` naming the holder if taken."""
+
+    def renew_lock(self, key: WorkloadKey, holder: LockHolder) -> None: ...
+
+    def release_lock(self, key: WorkloadKey, holder: LockHolder) -> None:
+        """Give the lock back if ``holder`` still holds it; do nothing otherwise."""
+
+    def lock_holder(self, key: WorkloadKey) -> LockHolder | None: ...
+
+    def break_lock(self, key: WorkloadKey) -> LockHolder | None:
+        """Remove the lock whoever holds it; return who held it (the caller journals this)."""
+
+
+def refuse_if_read_only(environment: Environment, verb: str, key: WorkloadKey) -> None:
+    """The adapter-layer guard every write calls first."""
+    if environment.read_only:
+        raise AdapterError(
+            ErrorKind.READ_ONLY,
+            f"{verb} of {key.label} refused: {environment.name} is read-only",
+            admin_detail="the environment has read_only: true, or watchfloor runs with --read-only",
+        )
+
+
 __all__ = [
     "Adapter",
+    "LockHolder",
+    "Observation",
+    "Progress",
+    "WritableAdapter",
+    "WriteResult",
+    "refuse_if_read_only",
     "AdapterError",
     "ErrorKind",
     "StopFlag",
