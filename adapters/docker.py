@@ -1,4 +1,4 @@
-"""Docker engine adapter (read side): containers grouped into workloads, events, logs, stats.
+"""Docker engine adapter: containers grouped into workloads, events, logs, stats; writes.
 
 Containers are grouped by Compose labels (``com.docker.compose.project`` /
 ``.service``), else by a ``watchfloor.workload`` label, else by their name with a
@@ -6,6 +6,10 @@ trailing replica number dropped (``worker-2`` → ``worker``).
 
 The engine is watched, not polled: one events stream per environment, one inspect per
 relevant event, one stats stream per container the console is showing.
+
+The write side (deploy, rollback, restart, scale, history, observe) lives in
+``adapters/docker_write.py``, run locks in ``adapters/lock_file.py``; the methods here
+check read-only first and hand over.
 """
 
 from __future__ import annotations
@@ -16,12 +20,23 @@ import struct
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import docker
 import requests
 from docker import errors as docker_errors
 
-from adapters.base import AdapterError, ErrorKind, StopFlag, on_stop
+from adapters.base import (
+    AdapterError,
+    ErrorKind,
+    LockHolder,
+    Observation,
+    Progress,
+    StopFlag,
+    WriteResult,
+    on_stop,
+    refuse_if_read_only,
+)
 from adapters import wire
 from adapters.docker_host import local_docker_host
 from adapters.wire import parse_rfc3339, split_timestamp
@@ -35,6 +50,7 @@ from console.model import (
     Replica,
     ReplicaRemoved,
     ReplicaUpserted,
+    Revision,
     Sample,
     SampleAdded,
     SnapshotReplaced,
@@ -82,13 +98,28 @@ class DockerAdapter:
         tls_verify: bool = False,
         cert_path: str | None = None,
         timeout: float = 10.0,
+        state_dir: Path | None = None,
     ) -> None:
+        """An adapter for one engine; nothing is contacted until ``connect()``.
+
+        Args:
+            environment: The environment this engine is.
+            host: Engine URL; the local engine when None.
+            tls_verify: Verify the engine's TLS certificate.
+            cert_path: Directory with ``cert.pem``, ``key.pem``, ``ca.pem``.
+            timeout: Seconds per API call.
+            state_dir: watchfloor's state directory (the config's ``state_dir``); run
+                locks go in its ``locks`` directory. ``$XDG_STATE_HOME/watchfloor`` when None.
+        """
         self.environment = environment
         self.host = host or local_docker_host()
         self._tls_verify = tls_verify
         self._cert_path = cert_path
         self._timeout = timeout
+        self._state_dir = state_dir
         self._api: docker.APIClient | None = None
+        self._writes = None
+        self._locks = None
 
     # -- connection ---------------------------------------------------------------
 
@@ -171,11 +202,11 @@ class DockerAdapter:
         except Exception as error:  # noqa: BLE001
             raise self._translate(error, "list containers") from error
         env = self.environment.name
-        replicas = tuple(replica_from_summary(env, s) for s in summaries)
+        replicas = tuple(r for r in (replica_from_summary(env, s) for s in summaries) if not is_retained(r))
         if detailed and replicas:
             with ThreadPoolExecutor(max_workers=8) as pool:
                 inspected = list(pool.map(lambda r: self.inspect(r.id), replicas))
-            replicas = tuple(r for r in inspected if r is not None)
+            replicas = tuple(r for r in inspected if r is not None and not is_retained(r))
         return SnapshotReplaced(env=env, replicas=replicas, kinds=_kinds(replicas))
 
     def inspect(self, container_id: str) -> Replica | None:
@@ -236,7 +267,7 @@ class DockerAdapter:
         if action not in _RELEVANT_ACTIONS and action != "health_status":
             return None
         replica = self.inspect(container_id)
-        if replica is None:
+        if replica is None or is_retained(replica):
             return ReplicaRemoved(self.environment.name, container_id)
         return ReplicaUpserted(replica)
 
@@ -329,6 +360,116 @@ class DockerAdapter:
             response.close()
 
 
+    # -- write side (adapters/docker_write.py) -------------------------------------
+
+    def deploy(
+        self,
+        key: WorkloadKey,
+        image: str,
+        *,
+        strategy: str = "auto",
+        timeout: float = 300.0,
+        change_cause: str = "",
+        progress: Progress | None = None,
+        stop: StopFlag | None = None,
+    ) -> WriteResult:
+        """Run ``image`` in place of the workload's containers (rolling, or recreate where host ports forbid it)."""
+        refuse_if_read_only(self.environment, "deploy", key)
+        return self._writer().deploy(
+            key, image, strategy=strategy, timeout=timeout, change_cause=change_cause, progress=progress, stop=stop
+        )
+
+    def rollback(
+        self,
+        key: WorkloadKey,
+        to_revision: int | None = None,
+        *,
+        timeout: float = 300.0,
+        progress: Progress | None = None,
+        stop: StopFlag | None = None,
+    ) -> WriteResult:
+        """Serve the previous revision (or ``to_revision``) again, from its retained containers where kept."""
+        refuse_if_read_only(self.environment, "rollback", key)
+        return self._writer().rollback(key, to_revision, timeout=timeout, progress=progress, stop=stop)
+
+    def restart(
+        self,
+        key: WorkloadKey,
+        *,
+        timeout: float = 300.0,
+        progress: Progress | None = None,
+        stop: StopFlag | None = None,
+    ) -> WriteResult:
+        """Restart each container in turn, waiting for it to be healthy before the next."""
+        refuse_if_read_only(self.environment, "restart", key)
+        return self._writer().restart(key, timeout=timeout, progress=progress, stop=stop)
+
+    def scale(
+        self,
+        key: WorkloadKey,
+        replicas: int,
+        *,
+        timeout: float = 300.0,
+        progress: Progress | None = None,
+        stop: StopFlag | None = None,
+    ) -> WriteResult:
+        """Add clones of the newest container, or remove the newest ones, until ``replicas`` run."""
+        refuse_if_read_only(self.environment, "scale", key)
+        return self._writer().scale(key, replicas, timeout=timeout, progress=progress, stop=stop)
+
+    def history(self, key: WorkloadKey) -> list[Revision]:
+        """Revisions known from the labels of the workload's containers, oldest first."""
+        return self._writer().history(key)
+
+    def observe(self, key: WorkloadKey) -> Observation:
+        """The workload's live state, inspected now."""
+        return self._writer().observe(key)
+
+    def acquire_lock(self, key: WorkloadKey, holder: LockHolder) -> LockHolder:
+        """Take the workload's run lock file; ``ErrorKind.CONFLICT`` naming the holder (and "stale") if taken."""
+        refuse_if_read_only(self.environment, "lock", key)
+        return self._lock_files().acquire(key, holder)
+
+    def renew_lock(self, key: WorkloadKey, holder: LockHolder) -> None:
+        refuse_if_read_only(self.environment, "lock", key)
+        self._lock_files().renew(key, holder)
+
+    def release_lock(self, key: WorkloadKey, holder: LockHolder) -> None:
+        self._lock_files().release(key, holder)
+
+    def lock_holder(self, key: WorkloadKey) -> LockHolder | None:
+        return self._lock_files().holder(key)
+
+    def break_lock(self, key: WorkloadKey) -> LockHolder | None:
+        refuse_if_read_only(self.environment, "break the lock of", key)
+        return self._lock_files().break_lock(key)
+
+    def _writer(self):
+        if self._writes is None:
+            # Imported here: docker_write builds on this module's helpers.
+            from adapters.docker_write import DockerWrites
+
+            self._writes = DockerWrites(self)
+        return self._writes
+
+    def _lock_files(self):
+        if self._locks is None:
+            from adapters.lock_file import LockFiles
+            from console.locations import state_dir
+
+            try:
+                directory = state_dir(self._state_dir) / "locks"
+            except OSError as error:
+                raise AdapterError(
+                    ErrorKind.BACKEND,
+                    "cannot use the state directory for run locks",
+                    admin_detail=str(error),
+                    developer_detail=repr(error),
+                ) from error
+            self._locks = LockFiles(directory)
+        return self._locks
+
+
 # -- translating the engine's words into the model ---------------------------------
 
 
@@ -340,7 +481,21 @@ def workload_key(env: str, name: str, labels: dict[str, str]) -> WorkloadKey:
         return WorkloadKey(env, project, service)
     if labels.get(WORKLOAD_LABEL):
         return WorkloadKey(env, "", labels[WORKLOAD_LABEL])
-    return WorkloadKey(env, "", _REPLICA_SUFFIX.sub("", name) or name)
+    base = _RETAINED_SUFFIX.sub("", name) or name
+    return WorkloadKey(env, "", _REPLICA_SUFFIX.sub("", base) or base)
+
+
+_RETAINED_SUFFIX = re.compile(r"-rev\d+(?:-[0-9a-f]{6})?$")
+"""What a deploy appends to a container it keeps stopped for rollback (adapters.docker_write)."""
+
+
+def is_retained(replica: Replica) -> bool:
+    """A stopped container a deploy kept for instant rollback: not a replica of anything.
+
+    Docker cannot relabel a container, so the name is the only marker; a running one of
+    that name is a new replica mid-deploy and counts.
+    """
+    return not replica.running and _RETAINED_SUFFIX.search(replica.name) is not None
 
 
 def replica_health(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from adapters.base import Adapter
 from adapters.docker_host import local_docker_host
@@ -23,7 +24,7 @@ class Backend:
     make_adapter: Callable[[], Adapter]
 
 
-def _docker(spec: DockerEnvironmentConfig, read_only: bool) -> Backend:
+def _docker(spec: DockerEnvironmentConfig, read_only: bool, state_dir: Path | None = None) -> Backend:
     host = spec.host or local_docker_host()
     environment = Environment(
         name=spec.name,
@@ -40,12 +41,15 @@ def _docker(spec: DockerEnvironmentConfig, read_only: bool) -> Backend:
         # the first frame.
         from adapters.docker import DockerAdapter
 
-        return DockerAdapter(environment, host=host, tls_verify=spec.tls_verify, cert_path=cert_path)
+        return DockerAdapter(
+            environment, host=host, tls_verify=spec.tls_verify, cert_path=cert_path, state_dir=state_dir
+        )
 
     return Backend(environment, make_adapter)
 
 
-def _kubernetes(spec: KubernetesEnvironmentConfig, read_only: bool) -> Backend:
+def _kubernetes(spec: KubernetesEnvironmentConfig, read_only: bool, state_dir: Path | None = None) -> Backend:
+    # state_dir is unused: Kubernetes run locks are Leases in the cluster.
     kubeconfig = str(spec.kubeconfig) if spec.kubeconfig else None
     namespaces = spec.namespaces
     where = spec.context or "current context"
@@ -124,7 +128,7 @@ def backends_for(config: Config, *, read_only: bool = False, only: str | None = 
         factory = _FACTORIES.get(spec.kind)
         if factory is None:
             continue
-        backends.append(factory(spec, read_only or config.read_only))
+        backends.append(factory(spec, read_only or config.read_only, config.state_dir))
     if only is not None:
         backends = [b for b in backends if b.environment.name == only]
     return backends
