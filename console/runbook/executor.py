@@ -1,0 +1,1007 @@
+"""The run executor: a state machine that walks a runbook's steps against one workload.
+
+It runs in one worker thread (adapters block), journals every step before it proceeds
+(DESIGN §5), and takes operator verbs from any thread through ``send()``. Everything
+it shows the outside world is a frozen ``RunView`` handed to ``on_update``.
+
+A run is resumable: ``RunExecutor.resume`` replays the journal, marks a step that
+started but never finished *interrupted*, calls ``observe()`` and waits for the
+operator's redo / done / skip / abort (or takes the recommended one when told to).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from adapters.base import AdapterError, ErrorKind, LockHolder, Observation, StopSignal, WriteResult
+from console.model import Environment, Health, WorkloadKey
+from console.redact import redact_text
+from console.runbook.run_view import Outcome, Phase, RunView, StepState, StepView, TimelineEntry
+
+POLL_SECONDS = 1.0
+"""How often gates observe the workload and waits look for operator input."""
+DEFAULT_GATE_WITHIN = 120.0
+ROLLBACK_STEP = "rollback"
+"""Step id journaled for the automatic rollback when a step's ``on_fail`` asks for one."""
+RESOLUTIONS = ("redo", "done", "skip", "abort")
+KILL_HOOK = "WATCHFLOOR_FAULT_KILL_AFTER"
+"""Fault injection for the crash tests: ``event:step`` → SIGKILL this process right after
+that journal entry is on disk. Documented in docs/runbooks.md; inert when unset."""
+
+
+class RunRefused(Exception):
+    """The run could not start: the lock is held, or the environment refuses writes."""
+
+    def __init__(self, message: str, *, holder: LockHolder | None = None, kind: ErrorKind = ErrorKind.CONFLICT) -> None:
+        super().__init__(message)
+        self.holder = holder
+        self.kind = kind
+        self.stale_reason: str | None = None
+        """Set when the lock's holder looks gone: the operator may break it (``break_stale_lock``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    verb: str
+    """pause, resume, retry, skip, abort, undo, note, answer, skip_wait, resolve."""
+    arg: Any = None
+    actor: str = ""
+
+
+@dataclass(slots=True)
+class RunOptions:
+    allow_command_steps: bool = False
+    auto_answer: bool = False
+    """Headless ``--yes``: confirm steps answer yes, manual checklists are ticked (journaled as such)."""
+    interactive: bool = True
+    """False for headless runs: a step whose on_fail is ``pause`` ends the run instead
+    of waiting for a resume nobody can send (the run stays resumable)."""
+    poll_seconds: float = POLL_SECONDS
+    resolution: str | None = None
+    """For resume without an operator: redo | done | skip | abort | None (recommended)."""
+    break_stale_lock: bool = False
+    """The operator confirmed breaking a lock whose holder looks gone (journaled as lock.broken)."""
+
+
+class _StepFailed(Exception):
+    def __init__(self, message: str, state: StepState = StepState.FAILED) -> None:
+        super().__init__(message)
+        self.state = state
+
+
+class _Aborted(Exception):
+    pass
+
+
+class _Undo(Exception):
+    pass
+
+
+class _Paused(Exception):
+    """Headless run hit an on_fail: pause; it ends here and can be resumed."""
+
+
+class _RunFailed(Exception):
+    """A step failed and its on_fail is abort: the run ends Degraded (not Aborted)."""
+
+
+class _WaitSkipped(Exception):
+    pass
+
+
+class _Detached(Exception):
+    """The console is closing: leave the run unfinished and resumable."""
+
+
+class RunExecutor:
+    """One run of one runbook against one workload."""
+
+    def __init__(
+        self,
+        loaded,
+        params: dict[str, Any],
+        *,
+        adapter,
+        environment: Environment,
+        key: WorkloadKey,
+        journal,
+        options: RunOptions | None = None,
+        on_update: Callable[[RunView], None] | None = None,
+    ) -> None:
+        self.loaded = loaded
+        self.runbook = loaded.runbook
+        self.params = dict(params)
+        self.adapter = adapter
+        self.environment = environment
+        self.key = key
+        self.journal = journal
+        self.options = options or RunOptions()
+        self._on_update = on_update
+        self._actor = journal.header.actor.label
+        self._inbox: queue.Queue[Command] = queue.Queue()
+        self._stop = StopSignal()
+        self._lock_holder: LockHolder | None = None
+        self._pending_after_pause: str | None = None
+        steps = tuple(StepView(id=s.id, title=_title(s), kind=s.kind) for s in self.runbook.steps)
+        self.view = RunView(
+            run_id=journal.run_id,
+            runbook=self.runbook.name,
+            title=self.runbook.title or self.runbook.name,
+            environment=environment.name,
+            workload=key,
+            steps=steps,
+            journal=str(journal.path),
+            protected=environment.protected,
+        )
+        self._from_revision: int | None = None
+        self._deployed = False
+        self._detaching = False
+        self._renewing = threading.Event()
+
+    # -- outside world -------------------------------------------------------------------
+
+    def send(self, verb: str, arg: Any = None, actor: str = "") -> None:
+        """Queue an operator verb; safe from any thread."""
+        if verb == "detach":
+            self._detaching = True
+        self._inbox.put(Command(verb, arg, actor))
+        if verb in ("abort", "detach"):
+            self._stop.set_soon()
+
+    def _publish(self, **changes) -> None:
+        self.view = replace(self.view, **changes)
+        if self._on_update is not None:
+            self._on_update(self.view)
+
+    def _set_step(self, index: int, **changes) -> None:
+        steps = list(self.view.steps)
+        steps[index] = replace(steps[index], **changes)
+        self._publish(steps=tuple(steps))
+
+    def _record(self, event: str, *, step: str | None = None, data: dict | None = None, error_context: str | None = None, text: str = "") -> None:
+        self.journal.append(
+            event,
+            step=step,
+            data=data,
+            error_context=error_context,
+            service_version=self.view.to_version or self.view.from_version,
+            deployment_status=self.view.phase.value,
+        )
+        entry = TimelineEntry(datetime.now(UTC), event, step, text or event)
+        self.view = replace(self.view, timeline=(*self.view.timeline, entry)[-200:])
+        _maybe_kill(event, step)
+
+    def _phase(self, phase: Phase, message: str) -> None:
+        if phase == self.view.phase and message == self.view.message:
+            return
+        self._publish(phase=phase, message=message)
+        self._record("phase.changed", data={"phase": phase.value, "message": message}, text=f"{phase.value}: {message}")
+
+    # -- the run --------------------------------------------------------------------------
+
+    def run(self) -> RunView:
+        """Run from the first step to an end phase; returns the final view."""
+        observed = self._observe_quietly()
+        to_image = str(self.params.get("image") or "")
+        self._publish(
+            started=datetime.now(UTC),
+            from_image=observed.image if observed else "",
+            from_version=observed.version if observed else "",
+            to_image=to_image,
+            to_version=_version_of(to_image) if to_image else "",
+        )
+        if observed is not None:
+            self._from_revision = observed.revision
+            self._show_observation(observed)
+        self._record(
+            "run.started",
+            data={
+                "params": self.params,
+                "title": self.view.title,
+                "steps": [s.id for s in self.view.steps],
+                "from_image": self.view.from_image,
+                "from_version": self.view.from_version,
+                "to_version": self.view.to_version,
+                "from_revision": self._from_revision,
+                "protected": self.environment.protected,
+            },
+            text=f"run started by {self._actor}",
+        )
+        try:
+            self._take_lock()
+        except RunRefused as refused:
+            self._finish(Phase.ABORTED, str(refused))
+            raise
+        self._detachable(lambda: (self._phase(Phase.PROGRESSING, f"running {self.view.title} on {self.key.label}"), self._walk(0)))
+        return self.view
+
+    def _detachable(self, body: Callable[[], object]) -> None:
+        try:
+            body()
+        except _Detached:
+            self._renewing.set()
+            message = f"the console closed during the run — resume with `watchfloor runbook resume {self.view.run_id}`"
+            self._record("operator.detach", data={"by": self._actor, "message": message}, text="detached")
+            self._publish(message=message, waiting_for=None)
+            self.journal.close()
+
+    def resume(self, entries: list[dict]) -> RunView:
+        """Continue a run from its journal ``entries`` (already read and chain-checked)."""
+        state = _replay(entries)
+        if state.finished:
+            raise RunRefused(f"run {self.view.run_id} already finished ({state.outcome})", kind=ErrorKind.BAD_INPUT)
+        started = state.started_data
+        self._from_revision = started.get("from_revision")
+        self._deployed = state.deployed
+        steps = list(self.view.steps)
+        for index, view in enumerate(steps):
+            recorded = state.steps.get(view.id)
+            if recorded is not None:
+                steps[index] = replace(view, state=recorded, message=state.messages.get(view.id, ""))
+        self._publish(
+            steps=tuple(steps),
+            started=state.started_at,
+            from_image=started.get("from_image", ""),
+            from_version=started.get("from_version", ""),
+            to_image=str(self.params.get("image") or ""),
+            to_version=_version_of(str(self.params["image"])) if self.params.get("image") else "",
+        )
+        self._record("operator.resume_run", data={"by": self._actor, "pid": os.getpid()}, text="run resumed")
+        try:
+            self._take_lock()
+        except RunRefused as refused:
+            self._record("operator.resume-refused", data={"reason": str(refused)})
+            raise
+        self._detachable(lambda: self._continue(state))
+        return self.view
+
+    def _continue(self, state: "_Replayed") -> None:
+        self._phase(Phase.PROGRESSING, f"resumed by {self._actor}")
+        if state.rolling_back:
+            self._roll_back(state.rollback_reason or "resumed rollback")
+            return
+        if state.interrupted is None:
+            index = self._next_after(state)
+            if index is None:
+                return
+            self._walk(index)
+            return
+        index = self._index_of_step(state.interrupted)
+        observed = self._observe_quietly()
+        recommended = _recommend(self.runbook.steps[index], state, observed, self.view)
+        self._set_step(
+            index,
+            state=StepState.INTERRUPTED,
+            message=f"interrupted; {_describe(observed) if observed else 'workload not observable'}; recommended: {recommended}",
+        )
+        self._publish(current=index)
+        resolution = self._resolution(index, observed, recommended)
+        step_id = state.interrupted
+        self._record("operator.resolve", step=step_id, data={"resolution": resolution, "recommended": recommended, "observed": observed.to_json() if observed else None})
+        if resolution == "abort":
+            self._set_step(index, state=StepState.CANCELLED, finished=datetime.now(UTC), message="aborted after the interruption")
+            self._record("step.finished", step=step_id, data={"state": "cancelled", "message": "aborted after the interruption"})
+            self._finish(Phase.ABORTED, f"aborted at {step_id} after the interruption")
+            return
+        if resolution in ("done", "skip"):
+            final = StepState.PASSED if resolution == "done" else StepState.SKIPPED
+            message = "marked done after the interruption" if resolution == "done" else "skipped after the interruption"
+            self._set_step(index, state=final, finished=datetime.now(UTC), message=message)
+            self._record("step.finished", step=step_id, data={"state": final.value, "message": message})
+            if resolution == "done" and self.runbook.steps[index].kind == "action" and self.runbook.steps[index].verb == "deploy":
+                self._deployed = True
+            index += 1
+        self._walk(index)
+        return
+
+    def _index_of_step(self, step_id: str) -> int:
+        for index, step in enumerate(self.runbook.steps):
+            if step.id == step_id:
+                return index
+        raise RunRefused(f"the journal names step {step_id}, which this runbook does not have", kind=ErrorKind.BAD_INPUT)
+
+    def _next_after(self, state: "_Replayed") -> int | None:
+        """Where to go on when the run died between two steps."""
+        if state.last_finished is None:
+            return 0
+        index = self._index_of_step(state.last_finished)
+        if state.steps[state.last_finished] in (StepState.PASSED, StepState.SKIPPED):
+            return index + 1
+        step = self.runbook.steps[index]
+        try:
+            decision = self._on_fail(index, step, state.messages.get(step.id, "failed"))
+        except _Undo as undo:
+            self._roll_back(str(undo))
+            return None
+        except _RunFailed as failed:
+            self._finish(Phase.DEGRADED, str(failed))
+            return None
+        except _Paused as paused:
+            self._finish(Phase.ABORTED, str(paused))
+            return None
+        return index if decision == "retry" else decision
+
+    def _resolution(self, index: int, observed: Observation | None, recommended: str) -> str:
+        if self.options.resolution:
+            return recommended if self.options.resolution == "recommended" else self.options.resolution
+        if not self.options.interactive:
+            return recommended
+        self._publish(waiting_for="interrupted")
+        try:
+            while True:
+                command = self._inbox.get()
+                if command.verb == "resolve" and command.arg in RESOLUTIONS:
+                    return str(command.arg)
+                if command.verb == "abort":
+                    return "abort"
+                if command.verb in ("note", "detach"):
+                    self._handle_common(command)
+        finally:
+            self._publish(waiting_for=None)
+
+    def _walk(self, index: int, *, first_resolution: str | None = None) -> None:
+        try:
+            while index < len(self.view.steps):
+                self._between_steps()
+                index = self._run_step(index)
+            self._finish(Phase.HEALTHY, self._success_message())
+        except _Aborted as aborted:
+            self._cancel_current(str(aborted))
+            self._finish(Phase.ABORTED, str(aborted) or "aborted by the operator")
+        except _Undo as undo:
+            self._cancel_current(str(undo))
+            self._roll_back(str(undo) or "undone by the operator")
+        except _RunFailed as failed:
+            self._finish(Phase.DEGRADED, str(failed))
+        except _Paused as paused:
+            self._finish(Phase.ABORTED, str(paused), release=True)
+
+    def _success_message(self) -> str:
+        observed = self._observe_quietly()
+        if observed is None:
+            return "all steps passed"
+        return f"all steps passed — {self.key.name} runs {observed.version or observed.image}, {observed.ready}/{observed.desired} ready"
+
+    def _finish(self, phase: Phase, message: str, *, release: bool = True) -> None:
+        self._phase(phase, message)
+        self._publish(finished=datetime.now(UTC), current=None, waiting_for=None)
+        if release:
+            self._release_lock()
+        outcome = self.view.outcome
+        self._record(
+            "run.finished",
+            data={
+                "outcome": outcome.value if outcome else None,
+                "phase": phase.value,
+                "message": message,
+                "from_version": self.view.from_version,
+                "to_version": self.view.to_version,
+            },
+            text=f"finished: {outcome.value if outcome else phase.value} — {message}",
+        )
+        self.journal.close()
+        self._publish()
+
+    # -- locks ----------------------------------------------------------------------------
+
+    def _take_lock(self) -> None:
+        holder = LockHolder(
+            holder=self._actor,
+            run_id=self.view.run_id,
+            pid=os.getpid(),
+            host=os.uname().nodename,
+            started=datetime.now(UTC),
+        )
+        try:
+            current = self.adapter.lock_holder(self.key)
+            if current is not None and current.run_id == self.view.run_id:
+                # Our own lock, left by the process this resume replaces.
+                self.adapter.break_lock(self.key)
+                self._record("lock.broken", data={"holder": current.to_json(), "reason": "resumed by the same run"})
+            try:
+                self._lock_holder = self.adapter.acquire_lock(self.key, holder)
+            except AdapterError as error:
+                stale = getattr(error, "stale_reason", None)
+                if not (stale and self.options.break_stale_lock):
+                    raise
+                # The operator confirmed breaking a lock whose holder is gone: on the record.
+                broken = self.adapter.break_lock(self.key)
+                self._record(
+                    "lock.broken",
+                    data={"holder": broken.to_json() if broken else None, "why": stale, "by": self._actor},
+                    text=f"stale lock broken ({stale})",
+                )
+                self._lock_holder = self.adapter.acquire_lock(self.key, holder)
+        except AdapterError as error:
+            if error.kind in (ErrorKind.CONFLICT, ErrorKind.READ_ONLY):
+                held = getattr(error, "holder", None) or _quiet(lambda: self.adapter.lock_holder(self.key))
+                refused = RunRefused(error.summary, holder=held, kind=error.kind)
+                refused.stale_reason = getattr(error, "stale_reason", None)
+                raise refused from error
+            raise RunRefused(error.summary, kind=error.kind) from error
+        self._record("lock.acquired", data={"holder": self._lock_holder.to_json()}, text="lock acquired")
+        threading.Thread(target=self._renew_lock_loop, args=(self._lock_holder,), name="lock-renewal", daemon=True).start()
+
+    def _renew_lock_loop(self, holder: LockHolder) -> None:
+        """Renew the lock at a third of its ttl, so others can tell a live run from a dead one."""
+        interval = max(1.0, holder.ttl_seconds / 3)
+        while not self._renewing.wait(interval):
+            try:
+                self.adapter.renew_lock(self.key, holder)
+            except AdapterError:
+                # Someone broke the lock, or the backend blips; the run's next write
+                # is still guarded by the backend, and the break itself is journaled
+                # by whoever broke it.
+                pass
+
+    def _release_lock(self) -> None:
+        self._renewing.set()
+        if self._lock_holder is None:
+            return
+        try:
+            self.adapter.release_lock(self.key, self._lock_holder)
+            self._record("lock.released", data={"holder": self._lock_holder.to_json()})
+        except AdapterError as error:
+            self._record("lock.released", data={"holder": self._lock_holder.to_json()}, error_context=error.summary)
+        self._lock_holder = None
+
+    # -- operator verbs between and inside steps ------------------------------------------
+
+    def _between_steps(self) -> None:
+        """Handle queued verbs; a pause blocks here until resume/abort/undo."""
+        while True:
+            try:
+                command = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            self._handle_common(command)
+            if command.verb == "pause":
+                self._pause_loop("paused by the operator")
+
+    def _handle_common(self, command: Command) -> None:
+        actor = command.actor or self._actor
+        if command.verb == "detach":
+            raise _Detached()
+        if command.verb == "note":
+            self._record("operator.note", data={"text": str(command.arg or ""), "by": actor}, text=f"note: {command.arg}")
+        elif command.verb == "abort":
+            self._record("operator.abort", data={"reason": str(command.arg or ""), "by": actor}, text="abort")
+            raise _Aborted(f"aborted by {actor}" + (f": {command.arg}" if command.arg else ""))
+        elif command.verb == "undo":
+            self._record("operator.undo", data={"reason": str(command.arg or ""), "by": actor}, text="undo")
+            raise _Undo(f"undone by {actor}" + (f": {command.arg}" if command.arg else ""))
+
+    def _pause_loop(self, why: str, *, failed_step: int | None = None) -> str:
+        """Wait in Paused until the operator resumes; returns resume | retry | skip."""
+        self._phase(Phase.PAUSED, why)
+        self._publish(waiting_for="paused")
+        self._record("operator.pause", data={"why": why})
+        while True:
+            command = self._inbox.get()
+            self._handle_common(command)
+            if command.verb in ("resume", "retry", "skip"):
+                self._record(f"operator.{command.verb}", data={"arg": command.arg, "by": command.actor or self._actor})
+                self._publish(waiting_for=None)
+                self._phase(Phase.PROGRESSING, f"{command.verb} by {command.actor or self._actor}")
+                return command.verb
+
+    def _check_inbox(self, index: int) -> None:
+        """Inside a step: abort/undo interrupt it, pause is kept for after it, notes are journaled."""
+        while True:
+            try:
+                command = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if command.verb == "pause":
+                self._inbox.put(command)  # taken up between steps
+                return
+            if command.verb == "skip":
+                self._record("operator.skip", step=self.view.steps[index].id, data={"reason": str(command.arg or "")})
+                raise _StepFailed(f"skipped: {command.arg or 'no reason given'}", StepState.SKIPPED)
+            if command.verb == "skip_wait":
+                raise _WaitSkipped()
+            self._handle_common(command)
+
+    # -- steps --------------------------------------------------------------------------
+
+    def _run_step(self, index: int) -> int:
+        """Run one step (with retries the operator asks for); return the next index."""
+        step = self.runbook.steps[index]
+        while True:
+            self._publish(current=index)
+            self._set_step(index, state=StepState.RUNNING, started=datetime.now(UTC), finished=None, message="", detail=())
+            self._record("step.started", step=step.id, data={"kind": step.kind, "title": _title(step)}, text=f"{step.id} started")
+            try:
+                state, message = self._execute(index, step)
+            except _StepFailed as failure:
+                state, message = failure.state, str(failure)
+            self._set_step(index, state=state, message=message, finished=datetime.now(UTC), deadline=None)
+            self._record("step.finished", step=step.id, data={"state": state.value, "message": message}, text=f"{step.id}: {state.value} — {message}")
+            if state in (StepState.PASSED, StepState.SKIPPED):
+                return index + 1
+            decision = self._on_fail(index, step, message)
+            if decision == "retry":
+                continue
+            return decision
+
+    def _on_fail(self, index: int, step, message: str):
+        on_fail = str(getattr(step, "on_fail", "abort") or "abort")
+        if on_fail == "continue":
+            return index + 1
+        if on_fail.startswith("goto:"):
+            return self._index_of(on_fail.split(":", 1)[1])
+        if on_fail == "rollback":
+            raise _Undo(f"{step.id} failed: {message}")
+        if on_fail == "pause":
+            if not self.options.interactive:
+                raise _Paused(f"{step.id} failed: {message} — paused; resume with `watchfloor runbook resume {self.view.run_id}`")
+            verb = self._pause_loop(f"{step.id} failed: {message}", failed_step=index)
+            if verb == "retry":
+                return "retry"
+            if verb == "skip":
+                self._set_step(index, state=StepState.SKIPPED)
+            return index + 1
+        raise _RunFailed(f"{step.id} failed: {message}")
+
+    def _index_of(self, step_id: str) -> int:
+        for index, step in enumerate(self.runbook.steps):
+            if step.id == step_id:
+                return index
+        raise _RunFailed(f"goto target {step_id} does not exist")
+
+    def _execute(self, index: int, step) -> tuple[StepState, str]:
+        kind = step.kind
+        if kind == "action":
+            return self._action(index, step)
+        if kind == "gate":
+            return self._gate(index, step)
+        if kind == "wait":
+            return self._wait(index, step)
+        if kind in ("manual", "confirm"):
+            return self._ask(index, step)
+        if kind == "command":
+            return self._command(index, step)
+        raise _StepFailed(f"unknown step kind {kind!r}")
+
+    # action ---------------------------------------------------------------------------
+
+    def _action(self, index: int, step) -> tuple[StepState, str]:
+        verb = step.verb
+        timeout = _seconds(getattr(step, "timeout", None)) or 300.0
+        request: dict[str, Any] = {"verb": verb, "workload": self.key.label, "environment": self.environment.name}
+
+        def progress(sentence: str) -> None:
+            self._set_step(index, detail=(*self.view.steps[index].detail, sentence)[-8:])
+
+        if verb == "deploy":
+            request |= {"image": step.image, "strategy": getattr(step, "strategy", "auto") or "auto"}
+            self._publish(to_image=step.image, to_version=_version_of(step.image))
+            call = lambda: self.adapter.deploy(  # noqa: E731
+                self.key,
+                step.image,
+                strategy=request["strategy"],
+                timeout=timeout,
+                change_cause=f"watchfloor {self.runbook.name} {self.view.run_id} by {self._actor}",
+                progress=progress,
+                stop=self._stop,
+            )
+        elif verb == "rollback":
+            revision = getattr(step, "to_revision", None)
+            request |= {"to_revision": revision}
+            call = lambda: self.adapter.rollback(self.key, _int_or_none(revision), timeout=timeout, progress=progress, stop=self._stop)  # noqa: E731
+        elif verb == "restart":
+            call = lambda: self.adapter.restart(self.key, timeout=timeout, progress=progress, stop=self._stop)  # noqa: E731
+        elif verb == "scale":
+            request |= {"replicas": int(step.replicas)}
+            call = lambda: self.adapter.scale(self.key, int(step.replicas), timeout=timeout, progress=progress, stop=self._stop)  # noqa: E731
+        else:
+            raise _StepFailed(f"this backend has no {verb!r} action")
+        result = self._adapter_call(step.id, request, call)
+        if verb == "deploy":
+            self._deployed = True
+        elif verb == "rollback" and result.to_version:
+            self._publish(to_version=result.to_version, to_image=str(result.detail.get("image_after") or ""))
+        return StepState.PASSED, result.message
+
+    def _adapter_call(self, step_id: str, request: dict, call: Callable[[], WriteResult]) -> WriteResult:
+        # The request is on disk before the backend hears of it, so a resume knows a
+        # write may have happened even if the process dies mid-call.
+        self._record("adapter.call", step=step_id, data={"request": request, "sent": True}, text=f"{request['verb']} sent")
+        try:
+            result = call()
+        except AdapterError as error:
+            if self._detaching:
+                raise _Detached() from error
+            self._record(
+                "adapter.call",
+                step=step_id,
+                data={"request": request, "error": {"kind": error.kind.value, "summary": error.summary, "admin_detail": error.admin_detail}},
+                error_context=error.summary,
+                text=f"{request['verb']} failed: {error.summary}",
+            )
+            self._check_inbox_quiet()
+            raise _StepFailed(error.summary) from error
+        self._record("adapter.call", step=step_id, data={"request": request, "result": result.to_json()}, text=result.message)
+        self._show_observation(self._observe_quietly())
+        return result
+
+    def _check_inbox_quiet(self) -> None:
+        if self._stop.is_set():
+            # The call was stopped because the operator aborted: surface that, not the error.
+            while True:
+                try:
+                    command = self._inbox.get_nowait()
+                except queue.Empty:
+                    return
+                self._handle_common(command)
+
+    # gate -----------------------------------------------------------------------------
+
+    def _gate(self, index: int, step) -> tuple[StepState, str]:
+        gate_type = getattr(step, "type", "health")
+        if gate_type != "health":
+            raise _StepFailed(f"gate type {gate_type!r} is not supported yet")
+        within = _seconds(getattr(step, "within", None)) or _seconds(getattr(step, "timeout", None)) or DEFAULT_GATE_WITHIN
+        stable_for = _seconds(getattr(step, "stable_for", None)) or 0.0
+        expect_image = self.view.to_image if self._deployed else ""
+        return self._health_gate(index, step.id, within=within, stable_for=stable_for, expect_image=expect_image)
+
+    def _health_gate(self, index: int, step_id: str, *, within: float, stable_for: float, expect_image: str) -> tuple[StepState, str]:
+        deadline = time.monotonic() + within
+        self._set_step(index, deadline=time.time() + within)
+        healthy_since: float | None = None
+        last: tuple | None = None
+        errors = 0
+        observation: Observation | None = None
+        while True:
+            self._check_inbox(index)
+            try:
+                observation = self.adapter.observe(self.key)
+                errors = 0
+            except AdapterError as error:
+                errors += 1
+                self._record("gate.measurement", step=step_id, data={"error": error.summary}, error_context=error.summary)
+                if errors >= 3:
+                    raise _StepFailed(f"cannot observe {self.key.label}: {error.summary}", StepState.INCONCLUSIVE) from error
+                observation = None
+            if observation is not None:
+                self._show_observation(observation)
+                good = _is_healthy(observation, expect_image)
+                measurement = (observation.health.value, observation.ready, observation.desired, observation.image, observation.reason, good)
+                if measurement != last:
+                    last = measurement
+                    self._record(
+                        "gate.measurement",
+                        step=step_id,
+                        data={"observed": observation.to_json(), "pass": good},
+                        text=f"{'pass' if good else 'not yet'}: {_describe(observation)}",
+                    )
+                    self._set_step(index, detail=(_describe(observation),))
+                now = time.monotonic()
+                if good:
+                    healthy_since = healthy_since or now
+                    if now - healthy_since >= stable_for:
+                        return StepState.PASSED, f"healthy: {_describe(observation)}"
+                else:
+                    healthy_since = None
+                    if observation.health == Health.FAILED:
+                        raise _StepFailed(f"failed: {_describe(observation)}")
+            if time.monotonic() >= deadline:
+                what = _describe(observation) if observation else "never observed"
+                raise _StepFailed(f"not healthy within {_human(within)}: {what}")
+            self._sleep(self.options.poll_seconds, index)
+
+    def _sleep(self, seconds: float, index: int) -> None:
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            try:
+                command = self._inbox.get(timeout=min(left, 0.2))
+            except queue.Empty:
+                continue
+            self._inbox.put(command)
+            self._check_inbox(index)
+
+    # wait -----------------------------------------------------------------------------
+
+    def _wait(self, index: int, step) -> tuple[StepState, str]:
+        duration = _seconds(getattr(step, "duration", None)) or 0.0
+        self._set_step(index, state=StepState.WAITING_TIMER, deadline=time.time() + duration)
+        try:
+            self._sleep(duration, index)
+        except _WaitSkipped:
+            if getattr(step, "skippable", True):
+                self._record("operator.skip_wait", step=step.id, data={})
+                return StepState.PASSED, "wait skipped by the operator"
+        return StepState.PASSED, f"waited {_human(duration)}"
+
+    # manual and confirm ---------------------------------------------------------------
+
+    def _ask(self, index: int, step) -> tuple[StepState, str]:
+        if step.kind == "confirm":
+            prompt = getattr(step, "prompt", "") or f"Proceed with {self.view.title} on {self.key.label} in {self.environment.name}?"
+            detail = (prompt,)
+        else:
+            detail = (getattr(step, "instructions", "") or "", *[f"[ ] {item}" for item in getattr(step, "checklist", [])])
+        if self.options.auto_answer:
+            self._record(f"operator.{'confirm' if step.kind == 'confirm' else 'done'}", step=step.id, data={"by": "--yes", "auto": True})
+            return StepState.PASSED, "answered yes by --yes" if step.kind == "confirm" else "ticked by --yes"
+        if not self.options.interactive:
+            raise _StepFailed(f"{step.kind} step needs an operator (pass --yes, or run it in the console)")
+        timeout = _seconds(getattr(step, "timeout", None))
+        deadline = time.monotonic() + timeout if timeout else None
+        self._set_step(index, state=StepState.WAITING_INPUT, detail=detail, deadline=time.time() + timeout if timeout else None)
+        self._publish(waiting_for=step.kind)
+        try:
+            while True:
+                try:
+                    command = self._inbox.get(timeout=0.2)
+                except queue.Empty:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise _StepFailed(f"no answer within {_human(timeout)}") from None
+                    continue
+                if command.verb == "answer":
+                    return self._answer(step, command)
+                self._inbox.put(command)
+                self._check_inbox(index)
+        finally:
+            self._publish(waiting_for=None)
+
+    def _answer(self, step, command: Command) -> tuple[StepState, str]:
+        answer = command.arg if isinstance(command.arg, dict) else {"yes": bool(command.arg)}
+        by = command.actor or self._actor
+        if step.kind == "confirm":
+            yes = bool(answer.get("yes"))
+            if yes and self.environment.protected and answer.get("typed") != self.environment.name:
+                # The UI checks this too; the executor is the last line, so it checks again.
+                self._record("operator.confirm", step=step.id, data={"yes": False, "by": by, "why": "environment name not typed"})
+                raise _StepFailed(f"{self.environment.name} is protected: type its name to confirm")
+            self._record("operator.confirm", step=step.id, data={"yes": yes, "by": by})
+            if not yes:
+                raise _StepFailed(f"declined by {by}")
+            return StepState.PASSED, f"confirmed by {by}"
+        checked = list(answer.get("checked") or [])
+        self._record("operator.done", step=step.id, data={"checked": checked, "by": by})
+        return StepState.PASSED, f"done by {by} ({len(checked)} ticked)"
+
+    # command --------------------------------------------------------------------------
+
+    def _command(self, index: int, step) -> tuple[StepState, str]:
+        command = str(step.run)
+        self._set_step(index, detail=(f"$ {redact_text(command)}",))
+        if not self.options.allow_command_steps:
+            raise _StepFailed("command steps are off: set allow_command_steps: true in the config to run them")
+        timeout = _seconds(getattr(step, "timeout", None)) or 300.0
+        self._record("adapter.call", step=step.id, data={"request": {"verb": "command", "run": redact_text(command)}, "sent": True})
+        try:
+            completed = subprocess.run(
+                [getattr(step, "shell", None) or "/bin/sh", "-c", command],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired as error:
+            raise _StepFailed(f"command did not finish within {_human(timeout)}") from error
+        except OSError as error:
+            raise _StepFailed(f"command could not start: {error}") from error
+        output = redact_text((completed.stdout + completed.stderr)[-4000:])
+        self._record("adapter.call", step=step.id, data={"request": {"verb": "command"}, "result": {"exit_code": completed.returncode, "output": output}})
+        self._set_step(index, detail=(f"$ {redact_text(command)}", *output.splitlines()[-6:]))
+        if completed.returncode != 0:
+            raise _StepFailed(f"command exited {completed.returncode}")
+        return StepState.PASSED, "command exited 0"
+
+    # rollback -------------------------------------------------------------------------
+
+    def _roll_back(self, why: str) -> None:
+        """Put the version the run started from back, then check it is healthy."""
+        self._phase(Phase.PROGRESSING, f"rolling back: {why}")
+        steps = [s for s in self.view.steps if s.id != ROLLBACK_STEP]
+        steps.append(StepView(id=ROLLBACK_STEP, title="Roll back to the version before the run", kind="action"))
+        index = len(steps) - 1
+        self._publish(steps=tuple(steps), current=index)
+        self._set_step(index, state=StepState.RUNNING, started=datetime.now(UTC))
+        self._record("step.started", step=ROLLBACK_STEP, data={"kind": "action", "why": why})
+        try:
+            observed = self._observe_quietly()
+            if observed is not None and self.view.from_image and observed.image == self.view.from_image and observed.rollout_complete:
+                message = f"{self.key.name} still runs {self.view.from_version or self.view.from_image}: nothing to undo"
+                self._record("adapter.call", step=ROLLBACK_STEP, data={"request": {"verb": "rollback"}, "skipped": message})
+            else:
+                request = {"verb": "rollback", "workload": self.key.label, "to_revision": self._from_revision}
+                result = self._adapter_call(
+                    ROLLBACK_STEP,
+                    request,
+                    lambda: self.adapter.rollback(self.key, self._from_revision, timeout=300.0, progress=None, stop=None),
+                )
+                message = result.message
+            self._deployed = False
+            state, gate_message = self._health_gate(index, ROLLBACK_STEP, within=DEFAULT_GATE_WITHIN, stable_for=0.0, expect_image=self.view.from_image)
+        except (_StepFailed, _Aborted, _Undo) as failure:
+            self._set_step(index, state=StepState.FAILED, message=str(failure), finished=datetime.now(UTC))
+            self._record("step.finished", step=ROLLBACK_STEP, data={"state": "failed", "message": str(failure)})
+            self._finish(Phase.DEGRADED, f"{why}; rollback failed: {failure}")
+            return
+        self._set_step(index, state=state, message=message, finished=datetime.now(UTC))
+        self._record("step.finished", step=ROLLBACK_STEP, data={"state": state.value, "message": message})
+        self._finish(Phase.ROLLED_BACK, f"{why} — rolled back to {self.view.from_version or self.view.from_image}")
+
+    def _cancel_current(self, why: str) -> None:
+        index = self.view.current
+        if index is None:
+            return
+        step = self.view.steps[index]
+        if not step.state.finished:
+            self._set_step(index, state=StepState.CANCELLED, message=why, finished=datetime.now(UTC))
+            self._record("step.finished", step=step.id, data={"state": "cancelled", "message": why})
+
+    # observation ------------------------------------------------------------------------
+
+    def _observe_quietly(self) -> Observation | None:
+        try:
+            return self.adapter.observe(self.key)
+        except AdapterError:
+            return None
+
+    def _show_observation(self, observation: Observation | None) -> None:
+        if observation is None:
+            return
+        self._publish(desired=observation.desired, updated=observation.updated, ready=observation.ready)
+
+
+# -- resume -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Replayed:
+    started_data: dict
+    started_at: datetime | None
+    steps: dict[str, StepState]
+    messages: dict[str, str]
+    calls: dict[str, dict]
+    """Last adapter.call data per step."""
+    interrupted: str | None
+    last_finished: str | None
+    finished: bool
+    outcome: str | None
+    deployed: bool
+    rolling_back: bool
+    rollback_reason: str
+
+
+def _replay(entries: list[dict]) -> _Replayed:
+    state = _Replayed({}, None, {}, {}, {}, None, None, False, None, False, False, "")
+    open_step: str | None = None
+    for entry in entries:
+        event, step, data = entry.get("event"), entry.get("step"), entry.get("data") or {}
+        if event == "run.started":
+            state.started_data = data
+            state.started_at = _parse_ts(entry.get("ts"))
+        elif event == "step.started":
+            open_step = step
+            state.steps[step] = StepState.RUNNING
+            if step == ROLLBACK_STEP:
+                state.rolling_back, state.rollback_reason = True, str(data.get("why") or "")
+        elif event == "step.finished":
+            state.steps[step] = StepState(data.get("state", "failed"))
+            state.messages[step] = str(data.get("message") or "")
+            state.last_finished = step
+            if open_step == step:
+                open_step = None
+            if step == ROLLBACK_STEP:
+                state.rolling_back = False
+        elif event == "adapter.call" and step:
+            state.calls[step] = data
+            request = data.get("request") or {}
+            if request.get("verb") == "deploy" and "result" in data:
+                state.deployed = True
+            if request.get("verb") == "rollback" and step == ROLLBACK_STEP and "result" in data:
+                state.deployed = False
+        elif event == "run.finished":
+            state.finished, state.outcome = True, data.get("outcome")
+    if open_step is not None and open_step != ROLLBACK_STEP:
+        state.interrupted = open_step
+        state.steps[open_step] = StepState.INTERRUPTED
+    return state
+
+
+def _recommend(step, state: _Replayed, observed: Observation | None, view: RunView) -> str:
+    """The safe choice for an interrupted step: never apply a side effect twice."""
+    call = state.calls.get(step.id) or {}
+    sent = bool(call.get("sent")) or "result" in call or "error" in call
+    if step.kind != "action" and step.kind != "command":
+        return "redo"  # gates, waits and questions have no side effect
+    if "result" in call:
+        return "done"
+    if not sent:
+        return "redo"
+    if step.kind == "command":
+        return "abort"  # a shell command may or may not have run; a person decides
+    if observed is None:
+        return "abort"
+    verb = step.verb
+    if verb == "deploy":
+        landed = observed.image == step.image and observed.rollout_complete
+        return "done" if landed else "redo"
+    if verb == "rollback":
+        return "done" if view.from_image and observed.image == view.from_image and observed.rollout_complete else "redo"
+    if verb == "scale":
+        return "done" if observed.desired == int(step.replicas) else "redo"
+    return "done"  # restart: the backend took it; restarting again would restart twice
+
+
+def _parse_ts(value) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _title(step) -> str:
+    return getattr(step, "title", None) or step.id
+
+
+def _seconds(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value)
+
+
+def _int_or_none(value) -> int | None:
+    return None if value in (None, "") else int(value)
+
+
+def _human(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def _version_of(image: str) -> str:
+    name = image.split("@", 1)[0]
+    tail = name.rsplit("/", 1)[-1]
+    return tail.split(":", 1)[1] if ":" in tail else "latest"
+
+
+def _is_healthy(observation: Observation, expect_image: str) -> bool:
+    if not observation.exists or observation.health != Health.HEALTHY or not observation.rollout_complete:
+        return False
+    if observation.ready < observation.desired:
+        return False
+    return not expect_image or observation.image == expect_image
+
+
+def _describe(observation: Observation) -> str:
+    words = f"{observation.health.value}, {observation.ready}/{observation.desired} ready, {observation.version or observation.image}"
+    return f"{words} — {observation.reason}" if observation.reason else words
+
+
+def _quiet(call):
+    try:
+        return call()
+    except Exception:  # noqa: BLE001 - only for naming a lock holder in a refusal message
+        return None
+
+
+def _maybe_kill(event: str, step: str | None) -> None:
+    wanted = os.environ.get(KILL_HOOK)
+    if wanted and wanted == f"{event}:{step or ''}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+__all__ = ["Command", "Outcome", "RunExecutor", "RunOptions", "RunRefused", "RESOLUTIONS"]
