@@ -19,6 +19,7 @@ from adapters.base import StopSignal
 from console.backends import Backend
 from console.log_feed import LogFeed, LogRequest, open_feed
 from console.model import WorkloadKey
+from console.run_board import RunBoard
 from console.store import Delta, Store
 from console.watcher import StatsManager, watch_environment
 from screens.commands import WatchfloorCommands
@@ -82,6 +83,7 @@ class WatchfloorApp(App):
         store: Store | None = None,
         clock: Callable[[], float] = time.time,
         demo: bool = False,
+        config=None,
     ) -> None:
         """Build the app.
 
@@ -93,12 +95,17 @@ class WatchfloorApp(App):
             store: A store to use instead of a fresh one (tests feed it fixtures).
             clock: Wall clock for ages (snapshot tests pin it).
             demo: The environments are the embedded, simulated demo clusters.
+            config: The loaded config (runbooks_dir, allow_command_steps); None for defaults.
         """
         super().__init__()
         self.clock = clock
         self.demo = demo
         self.backends = {b.environment.name: b for b in backends}
         self.store = store or Store(b.environment for b in backends)
+        self.config = config
+        self.run_board = RunBoard()
+        self._runbooks = None
+        self._interrupted: list = []
         self.read_only = all(b.environment.read_only for b in backends) if backends else False
         self._config_source = config_source
         self._start_backends = start_backends
@@ -129,9 +136,30 @@ class WatchfloorApp(App):
                 self._stats[backend.environment.name] = manager
                 self._run_stats(manager)
         self.set_interval(TICK_SECONDS, self.tick)
+        if self._start_backends:
+            self._preload_runbooks()
 
     def on_unmount(self) -> None:
         self._stop.set()
+        for view in self.run_board.active():
+            # The run stays unfinished in its journal: `watchfloor runbook resume` takes it up.
+            self.run_board.send(view.run_id, "detach")
+
+    async def action_quit(self) -> None:
+        active = self.run_board.active()
+        if not active:
+            self.exit()
+            return
+        from screens.run_dialogs import ConfirmDialog
+
+        names = ", ".join(f"{v.runbook} on {v.workload.label} ({v.run_id})" for v in active)
+        self.push_screen(
+            ConfirmDialog(
+                f"{len(active)} run(s) in progress: {names}. Quit anyway? They stop where they are and "
+                "can be resumed with `watchfloor runbook resume RUN_ID`."
+            ),
+            lambda answer: answer is not None and answer.get("yes") and self.exit(),
+        )
 
     # -- workers ---------------------------------------------------------------------
 
@@ -148,11 +176,16 @@ class WatchfloorApp(App):
     def tick(self) -> Delta:
         """Drain the store and let the visible screen apply what changed."""
         delta = self.store.drain()
+        screen = self.screen
         if delta:
-            screen = self.screen
             apply = getattr(screen, "apply_delta", None)
             if apply is not None:
                 apply(delta)
+        runs = self.run_board.drain()
+        if runs:
+            apply_runs = getattr(screen, "apply_runs", None)
+            if apply_runs is not None:
+                apply_runs(runs)
         return delta
 
     # -- what screens may ask for (screens.host.ConsoleHost) ---------------------------
@@ -191,6 +224,199 @@ class WatchfloorApp(App):
         while not isinstance(self.screen, MainScreen) and len(self.screen_stack) > 1:
             self.pop_screen()
         return self.screen  # type: ignore[return-value]
+
+    # -- runbooks ------------------------------------------------------------------------
+
+    def runbooks(self):
+        """The runbook set (built-ins and the config's runbooks_dir), loaded once."""
+        if self._runbooks is None:
+            from console.runbook.session import runbook_set
+
+            self._runbooks = runbook_set(self.config)
+        return self._runbooks
+
+    @work(thread=True, exit_on_error=False, group="runbooks", description="load runbooks")
+    def _preload_runbooks(self) -> None:
+        # Off the UI thread: the palette and the workload keys read them later.
+        from console.runbook.journal import list_runs
+
+        self.runbooks()
+        try:
+            self._interrupted = [run for run in list_runs() if run.status == "interrupted"]
+        except OSError:
+            self._interrupted = []
+        if self._interrupted:
+            count = len(self._interrupted)
+            self.call_from_thread(
+                self.notify,
+                f"{count} interrupted run(s) can be resumed: press : and type resume",
+                markup=False,
+                timeout=8,
+            )
+
+    def start_runbook(self, name: str, key: WorkloadKey, preset: dict[str, str] | None = None) -> None:
+        """Ask for the runbook's parameters, then run it against ``key`` (DESIGN §5)."""
+        from console.runbook.templating import ParamError, bind_params
+        from screens.run_dialogs import ParamField, ParamsDialog
+
+        backend = self.backends.get(key.env)
+        if backend is None:
+            self.notify(f"no environment {key.env}", severity="error", markup=False)
+            return
+        if backend.environment.read_only:
+            self.notify(f"{key.env} is read-only: runbooks that write are refused", severity="warning", markup=False)
+            return
+        active = self.run_board.for_workload(key)
+        if active is not None and not active.phase.finished:
+            self.show_run(active.run_id)
+            return
+        loaded = self.runbooks().runbooks.get(name)
+        if loaded is None:
+            self.notify(f"no runbook named {name}", severity="error", markup=False)
+            return
+        runbook = loaded.runbook
+        preset = preset or {}
+        fields = [
+            ParamField(
+                name=param_name,
+                kind=str(param.type),
+                default=str(preset.get(param_name, "" if param.default is None else param.default)),
+                help=param.help or "",
+                choices=tuple(str(c) for c in (param.choices or ())),
+            )
+            for param_name, param in runbook.params.items()
+        ]
+
+        def check(values: dict[str, str]) -> str | None:
+            try:
+                bind_params(runbook, values)
+            except ParamError as error:
+                return str(error)
+            return None
+
+        def launch(values: dict[str, str] | None) -> None:
+            if values is not None:
+                self._launch_run(name, key, values)
+
+        if not fields:
+            launch({})
+            return
+        title = f"{runbook.title or runbook.name} — {key.label} in {key.env}"
+        self.push_screen(ParamsDialog(title, runbook.description or "", fields, check), launch)
+
+    @work(thread=True, exit_on_error=False, group="runs", description="a runbook run")
+    def _launch_run(self, name: str, key: WorkloadKey, values: dict[str, str], break_stale_lock: bool = False) -> None:
+        from console.runbook.session import RunSetupError, prepare_run
+
+        try:
+            session = prepare_run(
+                self.config,
+                runbook_name=name,
+                env_name=key.env,
+                workload=key.label,
+                raw_params=values,
+                on_update=self.run_board.update,
+                key=key,
+                backend=self.backends[key.env],
+                break_stale_lock=break_stale_lock,
+            )
+        except RunSetupError as error:
+            self.call_from_thread(self.notify, str(error), severity="error", markup=False, timeout=10)
+            return
+        self._execute(session, retry=lambda: self._launch_run(name, key, values, True))
+
+    def _execute(self, session, retry: Callable[[], object]) -> None:
+        """Run a prepared session in this (worker) thread; refusals become notices."""
+        from console.runbook.executor import RunRefused
+
+        self.run_board.attach(session.executor)
+        self.call_from_thread(self.show_run, session.view.run_id)
+        try:
+            session.execute()
+        except RunRefused as refused:
+            if refused.stale_reason:
+                self.call_from_thread(self._offer_break, str(refused), retry)
+            else:
+                self.call_from_thread(self.notify, str(refused), severity="error", markup=False, timeout=10)
+        except Exception as error:  # noqa: BLE001 - a run's failure is a state on screen, never a crash
+            self.call_from_thread(self.notify, f"run failed: {error}", severity="error", markup=False, timeout=10)
+
+    def _offer_break(self, message: str, retry: Callable[[], object]) -> None:
+        from screens.run_dialogs import ConfirmDialog
+
+        self.push_screen(
+            ConfirmDialog(f"{message}\n\nBreak that lock and start again? (journaled)"),
+            lambda answer: answer is not None and answer.get("yes") and retry(),
+        )
+
+    def interrupted_runs(self) -> list:
+        """Runs whose journal ended without a finish and that no process is running (resumable)."""
+        return list(self._interrupted)
+
+    def resume_run(self, run_id: str) -> None:
+        self._resume_run(run_id)
+
+    @work(thread=True, exit_on_error=False, group="runs", description="resume a run")
+    def _resume_run(self, run_id: str, break_stale_lock: bool = False) -> None:
+        from console.runbook.session import RunSetupError, prepare_resume
+
+        env_name = next((r.environment_name for r in self._interrupted if r.run_id == run_id), None)
+        try:
+            session = prepare_resume(
+                self.config,
+                run_id=run_id,
+                on_update=self.run_board.update,
+                backend=self.backends.get(env_name) if env_name else None,
+                break_stale_lock=break_stale_lock,
+            )
+        except RunSetupError as error:
+            self.call_from_thread(self.notify, str(error), severity="error", markup=False, timeout=10)
+            return
+        self._interrupted = [r for r in self._interrupted if r.run_id != run_id]
+        self._execute(session, retry=lambda: self._resume_run(run_id, True))
+
+    def load_history(self, key: WorkloadKey, done: Callable) -> None:
+        """Read a workload's revisions (backend) and runs (journals) in a thread; ``done(HistoryData)``."""
+        self._load_history(key, done)
+
+    @work(thread=True, exit_on_error=False, group="history", description="deployment history")
+    def _load_history(self, key: WorkloadKey, done: Callable) -> None:
+        from adapters.base import AdapterError
+        from console.runbook.journal import list_runs
+        from screens.history import HistoryData
+
+        revisions, error = [], None
+        backend = self.backends.get(key.env)
+        if backend is not None:
+            adapter = backend.make_adapter()
+            try:
+                adapter.connect()
+                revisions = adapter.history(key)
+            except AdapterError as failure:
+                error = failure.summary
+            except AttributeError:
+                error = "this backend keeps no revisions"
+            finally:
+                adapter.close()
+        runs = [r for r in list_runs() if r.environment_name == key.env and r.workload == key.label]
+        self.call_from_thread(done, HistoryData(key, revisions, runs, error))
+
+    def show_history(self, key: WorkloadKey) -> None:
+        from screens.history import HistoryScreen
+
+        self.push_screen(HistoryScreen(key))
+
+    def show_matrix(self) -> None:
+        from screens.matrix import MatrixScreen
+
+        self.push_screen(MatrixScreen())
+
+    def show_run(self, run_id: str) -> None:
+        from screens.run import RunScreen
+
+        if isinstance(self.screen, RunScreen) and self.screen.run_id == run_id:
+            return
+        self.push_screen(RunScreen(run_id))
 
     def set_theme(self, name: str) -> None:
         self.theme = name

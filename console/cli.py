@@ -54,6 +54,41 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--since", metavar="DURATION", help="e.g. 5m, 1h")
     logs.add_argument("--tail", metavar="N", type=int, default=None)
 
+    runbook = commands.add_parser("runbook", help="list, show, run or resume runbooks without the UI")
+    _common(runbook, top=False)
+    verbs = runbook.add_subparsers(dest="runbook_command", metavar="VERB", required=True)
+    listing = verbs.add_parser("list", help="the runbooks there are (built-in and your runbooks_dir)")
+    _common(listing, top=False)
+    listing.add_argument("--json", action="store_true")
+    show = verbs.add_parser("show", help="one runbook's parameters and steps")
+    _common(show, top=False)
+    show.add_argument("name")
+    show.add_argument("--json", action="store_true")
+    run = verbs.add_parser("run", help="run a runbook against one workload (exit 0 ok, 1 failed, 2 bad input, 3 aborted/locked, 4 unreachable)")
+    _common(run, top=False)
+    run.add_argument("name")
+    run.add_argument("--workload", required=True, metavar="NAME", help="NAME or GROUP/NAME")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE", help="a parameter, e.g. image=web:1.5.0")
+    run.add_argument("--yes", action="store_true", help="answer confirm steps and tick manual checklists")
+    run.add_argument("--json", action="store_true", help="print the result document on stdout")
+    run.add_argument("--break-stale-lock", action="store_true", help="break the workload's lock if its holder is gone (journaled)")
+    resume = verbs.add_parser("resume", help="continue an interrupted run from its journal")
+    _common(resume, top=False)
+    resume.add_argument("run_id")
+    resume.add_argument(
+        "--choice",
+        choices=["redo", "done", "skip", "abort", "recommended"],
+        default=None,
+        help="what to do with the interrupted step (default: the recommended one, after observing the workload)",
+    )
+    resume.add_argument("--yes", action="store_true")
+    resume.add_argument("--json", action="store_true")
+    resume.add_argument("--break-stale-lock", action="store_true", help="break the workload's lock if its holder is gone (journaled)")
+
+    history = commands.add_parser("history", help="past runs from the journals, newest first")
+    _common(history, top=False)
+    history.add_argument("--json", action="store_true")
+
     check = commands.add_parser("check-config", help="validate a config file")
     _common(check, top=False)
     check.add_argument("path", nargs="?", help="config file (default: the one the console would use)")
@@ -77,6 +112,12 @@ def _dispatch(args, config, source) -> int:
         return _status(args, config)
     if args.command == "logs":
         return _logs(args, config)
+    if args.command == "runbook":
+        return _runbook(args, config)
+    if args.command == "history":
+        from console.runbook.headless import print_history
+
+        return print_history(args, config)
     return _console(args, config, source)
 
 
@@ -206,6 +247,20 @@ def _logs(args, config) -> int:
     return print_logs(backends[0], workload, follow=args.follow, since=since, tail=args.tail)
 
 
+def _runbook(args, config) -> int:
+    from console.runbook import headless
+
+    _setup_logging(args, config)
+    verb = args.runbook_command
+    if verb == "list":
+        return headless.list_runbooks(args, config)
+    if verb == "show":
+        return headless.show_runbook(args, config)
+    if verb == "run":
+        return headless.run_runbook(args, config)
+    return headless.resume_runbook(args, config)
+
+
 def _console(args, config, source) -> int:
     _setup_logging(args, config)
     backends = _backends(args, config)
@@ -213,7 +268,7 @@ def _console(args, config, source) -> int:
         return EXIT_BAD_INPUT
     from console.app import WatchfloorApp
 
-    app = WatchfloorApp(backends, theme=args.theme or config.theme, config_source=source, demo=config.demo)
+    app = WatchfloorApp(backends, theme=args.theme or config.theme, config_source=source, demo=config.demo, config=config)
     app.run()
     return app.return_code or 0
 
