@@ -341,3 +341,26 @@ def test_every_builtin_parses(tmp_path):
         assert isinstance(loaded, LoadedRunbook) and loaded.runbook.steps
 
 
+
+
+def test_a_write_without_a_confirm_step_still_asks_first(adapter, tmp_path):
+    runbook = """
+name: bare-restart
+title: Restart without asking
+steps:
+  - {id: go, kind: action, verb: restart}
+"""
+    declined = make_run(adapter, tmp_path, runbook, auto_answer=False, interactive=True)
+    thread = in_thread(declined)
+    wait_for(lambda: declined.view.waiting_for == "confirm" or None, "the implicit confirmation")
+    prompt = declined.view.steps[0].detail[0]
+    declined.send("answer", {"yes": False})
+    thread.join(10)
+    headless = make_run(adapter, tmp_path, runbook, auto_answer=False, interactive=False)
+
+    headless_view = headless.run()
+
+    assert "restart every replica of shop/web in cluster" in prompt
+    assert declined.view.outcome == Outcome.ABORTED
+    assert headless_view.outcome == Outcome.ABORTED and "needs an operator" in headless_view.message
+    assert adapter.observe(WEB).revision == 1, "nothing was restarted"

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -146,6 +147,8 @@ class RunExecutor:
         self._deployed = False
         self._detaching = False
         self._renewing = threading.Event()
+        self._confirmed = False
+        """A confirm step passed in this run; writes before one get an implicit confirmation."""
 
     # -- outside world -------------------------------------------------------------------
 
@@ -242,6 +245,7 @@ class RunExecutor:
         started = state.started_data
         self._from_revision = started.get("from_revision")
         self._deployed = state.deployed
+        self._confirmed = state.confirmed
         steps = list(self.view.steps)
         for index, view in enumerate(steps):
             recorded = state.steps.get(view.id)
@@ -576,6 +580,8 @@ class RunExecutor:
 
     def _action(self, index: int, step) -> tuple[StepState, str]:
         verb = step.verb
+        if not self._confirmed:
+            self._confirm_write(index, step)
         timeout = _seconds(getattr(step, "timeout", None)) or 300.0
         request: dict[str, Any] = {"verb": verb, "workload": self.key.label, "environment": self.environment.name}
 
@@ -611,6 +617,27 @@ class RunExecutor:
         elif verb == "rollback" and result.to_version:
             self._publish(to_version=result.to_version, to_image=str(result.detail.get("image_after") or ""))
         return StepState.PASSED, result.message
+
+    def _confirm_write(self, index: int, step) -> None:
+        """Every write asks (DESIGN §7): a runbook without a confirm step before its first
+        action gets one here, worded from the action."""
+        what = {
+            "deploy": f"deploy {getattr(step, 'image', '')} to",
+            "rollback": "roll back",
+            "restart": "restart every replica of",
+            "scale": f"scale to {getattr(step, 'replicas', '?')} replicas:",
+        }.get(step.verb, step.verb)
+        question = SimpleNamespace(
+            id=step.id,
+            kind="confirm",
+            prompt=f"{self.view.title}: {what} {self.key.label} in {self.environment.name}?",
+            timeout=None,
+        )
+        try:
+            self._ask(index, question)
+        except _StepFailed as declined:
+            raise _Aborted(f"{step.id}: not confirmed ({declined})") from declined
+        self._set_step(index, state=StepState.RUNNING, detail=())
 
     def _adapter_call(self, step_id: str, request: dict, call: Callable[[], WriteResult]) -> WriteResult:
         # The request is on disk before the backend hears of it, so a resume knows a
@@ -733,6 +760,7 @@ class RunExecutor:
             detail = (getattr(step, "instructions", "") or "", *[f"[ ] {item}" for item in getattr(step, "checklist", [])])
         if self.options.auto_answer:
             self._record(f"operator.{'confirm' if step.kind == 'confirm' else 'done'}", step=step.id, data={"by": "--yes", "auto": True})
+            self._confirmed = self._confirmed or step.kind == "confirm"
             return StepState.PASSED, "answered yes by --yes" if step.kind == "confirm" else "ticked by --yes"
         if not self.options.interactive:
             raise _StepFailed(f"{step.kind} step needs an operator (pass --yes, or run it in the console)")
@@ -767,6 +795,7 @@ class RunExecutor:
             self._record("operator.confirm", step=step.id, data={"yes": yes, "by": by})
             if not yes:
                 raise _StepFailed(f"declined by {by}")
+            self._confirmed = True
             return StepState.PASSED, f"confirmed by {by}"
         checked = list(answer.get("checked") or [])
         self._record("operator.done", step=step.id, data={"checked": checked, "by": by})
@@ -876,6 +905,7 @@ class _Replayed:
     deployed: bool
     rolling_back: bool
     rollback_reason: str
+    confirmed: bool = False
 
 
 def _replay(entries: list[dict]) -> _Replayed:
@@ -908,6 +938,8 @@ def _replay(entries: list[dict]) -> _Replayed:
                 state.deployed = False
         elif event == "run.finished":
             state.finished, state.outcome = True, data.get("outcome")
+        elif event == "operator.confirm" and data.get("yes", True) and "why" not in data:
+            state.confirmed = True
     if open_step is not None and open_step != ROLLBACK_STEP:
         state.interrupted = open_step
         state.steps[open_step] = StepState.INTERRUPTED
