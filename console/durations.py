@@ -17,11 +17,15 @@ def parse_duration(text: str) -> timedelta:
     """
     value = text.strip().lower()
     if re.fullmatch(r"\d+", value):
-        return timedelta(seconds=int(value))
-    if not value or not re.fullmatch(r"(?:\d+(?:ms|s|m|h|d))+", value):
+        seconds = int(value)
+    elif not value or not re.fullmatch(r"(?:\d+(?:ms|s|m|h|d))+", value):
         raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h30m, 2d)")
-    seconds = sum(int(number) * _UNITS[unit] for number, unit in _PART.findall(value))
-    return timedelta(seconds=seconds)
+    else:
+        seconds = sum(int(number) * _UNITS[unit] for number, unit in _PART.findall(value))
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"duration too long: {text!r} (at most {timedelta.max.days} days)") from None
 
 
 def format_age(seconds: float) -> str:

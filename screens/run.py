@@ -191,7 +191,7 @@ class RunScreen(Screen):
 
     def refresh_view(self) -> None:
         view = self.view
-        if view is None:
+        if view is None or not self.is_mounted:
             return
         clock = self.app.clock()
         now = datetime.fromtimestamp(clock, UTC)
