@@ -16,6 +16,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
@@ -193,6 +194,12 @@ class RunScreen(Screen):
         view = self.view
         if view is None or not self.is_mounted:
             return
+        try:
+            self._render_view(view)
+        except NoMatches:
+            pass  # the screen is being taken down (the app is closing)
+
+    def _render_view(self, view: RunView) -> None:
         clock = self.app.clock()
         now = datetime.fromtimestamp(clock, UTC)
         variables = self.app.theme_variables
