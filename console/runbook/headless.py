@@ -38,11 +38,14 @@ class _Progress:
 
     def __call__(self, view: RunView) -> None:
         phase = (view.phase, view.message)
-        if phase != self._phase:
+        if phase != self._phase and view.message:
             self._phase = phase
             self._print(f"[{view.phase.value}] {view.message}")
         for step in view.steps:
             seen = (step.state, step.message, step.detail[-1:] if step.detail else ())
+            if step.id not in self._seen and step.state.value == "pending":
+                self._seen[step.id] = seen
+                continue
             if self._seen.get(step.id) != seen:
                 self._seen[step.id] = seen
                 line = f"  {step.id}: {step.state.value}"
