@@ -5,9 +5,11 @@ resumed from its last ``resourceVersion``. A watch the server closes is resumed 
 it stopped (no list); ``410 Gone`` relists that one resource and diffs it in; any
 other failure ends ``watch()`` so the console reconnects with backoff and jitter.
 
-Responses are read as raw JSON (``_preload_content=False``): decoding 5,000 pods into
-the client's model classes costs more than the network does, and the adapter only
-needs a handful of fields.
+Requests go through ``adapters.kube_http`` (urllib3, configured from the kubeconfig)
+rather than the official client: its import alone is ≈ 0.3 s before the first frame,
+and decoding 5,000 pods into its model classes costs more than the network does. The
+adapter reads raw JSON and keeps, per pod, only the ``Replica`` it made and the owner
+it needs to file it (``_Pod``), not the pod's JSON.
 """
 
 from __future__ import annotations
@@ -17,14 +19,17 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from urllib3 import exceptions as urllib3_exceptions
 
 from adapters import wire
 from adapters.base import AdapterError, ErrorKind, StopFlag, StopSignal, on_stop
+from adapters.kube_http import KubeHTTP, iter_list_items, open_context
+from adapters.kubernetes_write import KubernetesWrites
 from adapters.wire import parse_rfc3339, split_timestamp
 from console.model import (
     Change,
@@ -141,11 +146,73 @@ def pod_health(pod: dict, *, now: float) -> tuple[Health, str, str]:
                 f"Running, not Ready, restarted {crashed[0].get('restartCount')} times (last exit {last.get('exitCode')})",
                 "running",
             )
-        started = parse_rfc3339(status.get("startTime"))
+        started = _parse_time(status.get("startTime"))
         if started is not None and now - started.timestamp() < NOT_READY_GRACE:
-            return Health.PROGRESSING, "Running, not Ready yet", "running"
-        return Health.DEGRADED, "Running, not Ready (readiness probe failing)", "running"
+            return Health.PROGRESSING, _NOT_READY_YET, "running"
+        return _not_ready_for_long()
     return Health.UNKNOWN, f"phase {phase}", phase.lower()
+
+
+_NOT_READY_YET = "Running, not Ready yet"
+
+
+def _not_ready_for_long() -> tuple[Health, str, str]:
+    return Health.DEGRADED, "Running, not Ready (readiness probe failing)", "running"
+
+
+def _parse_time(value: object) -> datetime | None:
+    """``parse_rfc3339``, remembered for text: a controller creates pods in bursts, so
+    thousands of pods share a few hundred creation and start times."""
+    return _parse_text_time(value) if isinstance(value, str) else parse_rfc3339(value)
+
+
+_parse_text_time = lru_cache(maxsize=4096)(parse_rfc3339)
+
+
+def pod_replica(pod: dict, key: WorkloadKey, now: float) -> tuple[Replica, float | None]:
+    """The pod as a replica of ``key``, and when its health would change with time alone.
+
+    That second value is set only for a Running pod that is not Ready yet: until then
+    it counts as starting (``NOT_READY_GRACE``), after that as degraded.
+    """
+    metadata = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    health, reason, state = pod_health(pod, now=now)
+    containers = _containers(spec)
+    image = containers[0].get("image", "") if containers else ""
+    labels = metadata.get("labels") or {}
+    restarts = 0
+    exit_code = None
+    for container in status.get("containerStatuses") or []:
+        restarts += int(container.get("restartCount") or 0)
+        last = (container.get("lastState") or {}).get("terminated") or {}
+        if last.get("exitCode") is not None:
+            exit_code = last.get("exitCode")
+    started_at = _parse_time(status.get("startTime"))
+    not_ready_until = None
+    if reason == _NOT_READY_YET and started_at is not None:
+        not_ready_until = started_at.timestamp() + NOT_READY_GRACE
+    name = metadata.get("name", "")
+    replica = Replica(
+        workload=key,
+        id=metadata.get("uid", "") or f"{key.group}/{name}",
+        name=name,
+        state=state,
+        health=health,
+        reason=reason,
+        image=image,
+        version=image_version(image, labels),
+        restarts=restarts,
+        started_at=started_at,
+        created_at=_parse_time(metadata.get("creationTimestamp")),
+        host_or_node=spec.get("nodeName") or "",
+        exit_code=exit_code,
+        labels=tuple(sorted(labels.items())),
+        env=_env_pairs(spec),
+        containers=tuple(c.get("name", "") for c in containers),
+    )
+    return replica, not_ready_until
 
 
 def _container_problem(container: dict) -> str | None:
@@ -239,7 +306,7 @@ def workload_spec(env: str, obj: dict) -> WorkloadSpec:
 # -- the adapter ---------------------------------------------------------------------------
 
 
-class KubernetesAdapter:
+class KubernetesAdapter(KubernetesWrites):
     """One kubeconfig context (and a set of namespaces, or all) as one environment."""
 
     def __init__(
@@ -260,7 +327,9 @@ class KubernetesAdapter:
         self._timeout = timeout
         self._watch_seconds = watch_seconds
         self._metrics_step = metrics_step
-        self._client = None
+        self._http: KubeHTTP | None = None
+        self._state: _ClusterState | None = None
+        """What the running ``watch()`` knows; ``samples()`` maps pod names to uids with it."""
         self.list_calls = 0
         """Lists made since construction (tests assert zero in steady state)."""
 
@@ -269,9 +338,7 @@ class KubernetesAdapter:
     def connect(self) -> None:
         self.close()
         try:
-            from kubernetes import config as kube_config
-
-            client = kube_config.new_client_from_config(config_file=self.kubeconfig, context=self.context)
+            http = open_context(self.kubeconfig, self.context)
         except Exception as error:  # noqa: BLE001 - a broken kubeconfig is "unreachable" with a reason
             raise AdapterError(
                 ErrorKind.UNREACHABLE,
@@ -279,35 +346,38 @@ class KubernetesAdapter:
                 admin_detail=str(error).splitlines()[0] if str(error) else "",
                 developer_detail=repr(error),
             ) from error
-        self._client = client
+        self._http = http
         self._json("/version", {})
 
     def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
+        http, self._http = self._http, None
+        if http is not None:
             try:
-                client.close()
+                http.close()
             except Exception:  # noqa: BLE001 - closing a dead pool may fail
                 pass
 
     @property
     def host(self) -> str:
-        return self._client.configuration.host if self._client is not None else ""
+        return self._http.host if self._http is not None else ""
 
-    # -- raw HTTP through the official client (auth, TLS, proxies handled there) ---------
+    # -- raw HTTP (auth, TLS and proxies are set up in adapters.kube_http) ------------------
 
-    def _call(self, path: str, query: dict, *, timeout, method: str = "GET"):
-        if self._client is None:
+    def _call(
+        self,
+        path: str,
+        query: dict,
+        *,
+        timeout,
+        method: str = "GET",
+        body: object = None,
+        content_type: str | None = None,
+    ):
+        """The response of one request, unread; AdapterError for a failure or an error status."""
+        if self._http is None:
             raise AdapterError(ErrorKind.UNREACHABLE, f"{self.environment.name} is not connected")
         try:
-            verb, url, headers, _body, _post = self._client.param_serialize(
-                method,
-                path,
-                query_params=[(k, v) for k, v in query.items() if v is not None],
-                header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
-            )
-            response = self._client.call_api(verb, url, header_params=headers, _request_timeout=timeout)
+            response = self._http.request(method, path, query=query, body=body, content_type=content_type, timeout=timeout)
         except Exception as error:  # noqa: BLE001 - urllib3/ssl errors all mean "cannot reach"
             raise AdapterError(
                 ErrorKind.UNREACHABLE,
@@ -316,24 +386,94 @@ class KubernetesAdapter:
                 developer_detail=repr(error),
             ) from error
         if response.status >= 400:
-            body = response.read().decode("utf-8", "replace")
-            raise _status_error(response.status, body, path)
+            try:
+                body_text = response.read().decode("utf-8", "replace")
+            finally:
+                response.release_conn()
+            raise _status_error(response.status, body_text, path)
         return response
 
-    def _json(self, path: str, query: dict) -> dict:
-        response = self._call(path, query, timeout=self._timeout)
+    def _json(
+        self,
+        path: str,
+        query: dict,
+        *,
+        method: str = "GET",
+        body: object = None,
+        content_type: str | None = None,
+    ) -> dict:
+        response = self._call(path, query, timeout=self._timeout, method=method, body=body, content_type=content_type)
         try:
-            return json.loads(response.read())
+            data = response.read()
+        except Exception as error:  # noqa: BLE001 - the connection broke mid-body
+            raise AdapterError(
+                ErrorKind.UNREACHABLE,
+                f"cannot reach the Kubernetes API of {self.environment.name}",
+                admin_detail=str(error).splitlines()[0] if str(error) else "",
+                developer_detail=repr(error),
+            ) from error
+        finally:
+            response.release_conn()
+        if not data.strip():
+            return {}
+        try:
+            return json.loads(data)
         except ValueError as error:
             raise AdapterError(ErrorKind.BACKEND, f"{path}: the API answered something that is not JSON") from error
 
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict | None = None,
+        body: object = None,
+        content_type: str | None = None,
+    ) -> dict:
+        """One JSON request (the write side's call): the decoded answer, {} when empty.
+
+        ``body`` is sent as JSON with ``content_type`` (``application/json`` unless a
+        PATCH names its kind, e.g. ``application/strategic-merge-patch+json``).
+
+        Raises:
+            AdapterError: Unreachable, or the API's error status in its kind
+                (404 NOT_FOUND, 409 CONFLICT, 422 BAD_INPUT, 401/403 FORBIDDEN …).
+        """
+        return self._json(path, query or {}, method=method, body=body, content_type=content_type)
+
     def _list(self, resource: Resource, namespace: str | None) -> tuple[list[dict], str]:
+        """Every item of one list call, and the list's resourceVersion."""
+        items: list[dict] = []
+        rv = self._stream_list(resource, namespace, items.append)
+        return items, rv
+
+    def _stream_list(self, resource: Resource, namespace: str | None, take: Callable[[dict], None]) -> str:
+        """One list call, each item handed to ``take`` as soon as it is decoded.
+
+        Returns the list's resourceVersion. Items get their ``kind``, which list
+        answers leave out.
+        """
         self.list_calls += 1
-        document = self._json(resource.path(namespace), {})
-        items = document.get("items") or []
-        for item in items:
-            item.setdefault("kind", resource.kind)
-        return items, (document.get("metadata") or {}).get("resourceVersion") or ""
+        path = resource.path(namespace)
+        response = self._call(path, {}, timeout=self._timeout)
+        fields: dict = {}
+        try:
+            for item in iter_list_items(response.stream(65536, decode_content=True), fields):
+                if isinstance(item, dict):
+                    item.setdefault("kind", resource.kind)
+                    take(item)
+        except ValueError as error:
+            raise AdapterError(ErrorKind.BACKEND, f"{path}: the API answered something that is not JSON") from error
+        except (urllib3_exceptions.HTTPError, OSError) as error:
+            raise AdapterError(
+                ErrorKind.UNREACHABLE,
+                f"cannot reach the Kubernetes API of {self.environment.name}",
+                admin_detail=str(error).splitlines()[0] if str(error) else "",
+                developer_detail=repr(error),
+            ) from error
+        finally:
+            response.release_conn()
+        return (fields.get("metadata") or {}).get("resourceVersion") or ""
 
     def _scopes(self) -> list[str | None]:
         return [None] if self.namespaces is None else list(self.namespaces)
@@ -341,26 +481,35 @@ class KubernetesAdapter:
     # -- read side ------------------------------------------------------------------
 
     def snapshot(self, *, detailed: bool = False) -> SnapshotReplaced:
+        """Every workload and pod (the list answers carry everything ``detailed`` asks for)."""
         state = _ClusterState(self.environment.name)
         for resource in WATCHED:
             if resource is EVENTS:
                 continue
             for scope in self._scopes():
-                items, _rv = self._list(resource, scope)
-                state.replace(resource, scope, items)
+                self._list_into(state, resource, scope)
         return state.snapshot(time.time())
+
+    def _list_into(self, state: _ClusterState, resource: Resource, scope: str | None) -> str:
+        """List one resource into ``state`` item by item; the list's resourceVersion.
+
+        Each item's JSON dies as soon as ``state`` has kept what it needs of it, so a
+        5,000-pod list never exists as a whole (see ``iter_list_items``).
+        """
+        now = time.time()
+        state.forget_scope(resource, scope)
+        return self._stream_list(resource, scope, lambda item: state.keep(resource, item, now))
 
     def watch(self, stop: StopFlag) -> Iterator[Change]:
         env = self.environment.name
         state = _ClusterState(env)
+        self._state = state
         versions: dict[tuple[Resource, str | None], str] = {}
         for resource in WATCHED:
             if resource is EVENTS:
                 continue
             for scope in self._scopes():
-                items, rv = self._list(resource, scope)
-                versions[(resource, scope)] = rv
-                state.replace(resource, scope, items)
+                versions[(resource, scope)] = self._list_into(state, resource, scope)
         yield state.snapshot(time.time())
         yield ConnectionChanged(env, ConnectionState(True, since=datetime.now(UTC)))
         # Events come after the first frame's data: they fill the detail pane only.
@@ -430,7 +579,7 @@ class KubernetesAdapter:
             {"watch": "true", "resourceVersion": rv, "allowWatchBookmarks": "true", "timeoutSeconds": str(seconds)},
             timeout=(self._timeout, seconds + 30),
         )
-        raw = response.response
+        raw = response
         stop.on_set(raw.release_conn)
         stop.on_set(raw.close)
         try:
@@ -486,7 +635,7 @@ class KubernetesAdapter:
             if error.kind is ErrorKind.NOT_FOUND:
                 return
             raise
-        raw = response.response
+        raw = response
         on_stop(stop, raw.close)
         try:
             for lines in _line_batches(raw):
@@ -502,17 +651,31 @@ class KubernetesAdapter:
         """Per-pod streams do not exist on Kubernetes; ``samples`` polls them all at once."""
         return iter(())
 
-    def samples(self, stop: StopFlag) -> Iterator[list[Change]]:
+    def samples(
+        self,
+        stop: StopFlag,
+        *,
+        replica_ids: Callable[[], Mapping[tuple[str, str], str]] | None = None,
+    ) -> Iterator[list[Change]]:
         """CPU and memory of every pod from ``metrics.k8s.io``: one list call and one
         batch of samples per step.
+
+        Metrics name pods by namespace and name; samples are kept by replica id (the
+        pod's uid). ``replica_ids`` gives that mapping — the console passes one read
+        from its store — else this adapter's own running ``watch()`` is asked; only an
+        adapter with neither lists pods for it.
 
         Raises AdapterError(NOT_FOUND) when the cluster has no metrics API.
         """
         env = self.environment.name
-        uids: dict[tuple[str, str], str] = {}
+        if replica_ids is None and self._state is not None:
+            replica_ids = self._state.pod_names.copy
+        lookup = replica_ids or self._pod_uids
+        uids: Mapping[tuple[str, str], str] = {}
         while not stop.is_set():
             started = time.monotonic()
             batch: list[Change] = []
+            looked_up = False
             for scope in self._scopes():
                 path = (
                     "/apis/metrics.k8s.io/v1beta1/pods"
@@ -525,22 +688,25 @@ class KubernetesAdapter:
                     if error.kind is ErrorKind.NOT_FOUND:
                         raise AdapterError(ErrorKind.NOT_FOUND, "no metrics API (metrics.k8s.io) in this cluster") from error
                     raise
-                if not uids:
-                    uids = self._pod_uids()
                 for item in document.get("items") or []:
                     metadata = item.get("metadata") or {}
-                    uid = uids.get((metadata.get("namespace", ""), metadata.get("name", "")))
+                    name = (metadata.get("namespace", ""), metadata.get("name", ""))
+                    uid = uids.get(name)
+                    if uid is None and not looked_up:
+                        # A pod new since the last look (or the first step): look again,
+                        # at most once per step.
+                        uids = lookup()
+                        looked_up = True
+                        uid = uids.get(name)
                     if uid is None:
-                        uids = self._pod_uids()
-                        uid = uids.get((metadata.get("namespace", ""), metadata.get("name", "")))
-                        if uid is None:
-                            continue
-                    ts = parse_rfc3339(item.get("timestamp"))
+                        continue
+                    ts = _parse_time(item.get("timestamp"))
                     when = ts.timestamp() if ts else time.time()
                     cpu = sum(parse_cpu((c.get("usage") or {}).get("cpu", "0")) for c in item.get("containers") or [])
                     memory = sum(parse_bytes((c.get("usage") or {}).get("memory", "0")) for c in item.get("containers") or [])
                     batch.append(SampleAdded(env, uid, "cpu", Sample(when, cpu * 100.0)))
                     batch.append(SampleAdded(env, uid, "memory", Sample(when, float(memory))))
+                del document
             yield batch
             elapsed = time.monotonic() - started
             stop_wait = getattr(stop, "wait", None)
@@ -550,6 +716,7 @@ class KubernetesAdapter:
                 time.sleep(max(0.0, self._metrics_step - elapsed))
 
     def _pod_uids(self) -> dict[tuple[str, str], str]:
+        """(namespace, name) → uid by listing pods: for an adapter that watches nothing."""
         uids = {}
         for scope in self._scopes():
             items, _ = self._list(PODS, scope)
@@ -559,100 +726,123 @@ class KubernetesAdapter:
         return uids
 
 
+_OWNER_KINDS = ("ReplicaSet", "StatefulSet", "DaemonSet", "Job")
+"""Owners that file a pod under a workload (a ReplicaSet's own owner, its Deployment)."""
+
+
+@dataclass(slots=True)
+class _Pod:
+    """What the adapter keeps of a pod: the replica it showed and what files it.
+
+    The pod's JSON (≈ 10 KB of dicts each) is dropped once this is made: 5,000 pods
+    would otherwise hold ≈ 48 MiB for fields nothing reads again. The ``Replica`` is
+    the very object handed to the store, so keeping it costs nothing extra.
+    """
+
+    namespace: str
+    name: str
+    owner: tuple[str, str, str] | None
+    """(kind, name, uid) of the first owner in ``_OWNER_KINDS``."""
+    replica: Replica
+    not_ready_until: float | None
+    """When a Running-but-not-Ready pod stops counting as starting: the one part of
+    its health that changes with time alone (see ``NOT_READY_GRACE``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _ReplicaSet:
+    namespace: str
+    name: str
+    deployment: str | None
+    """The owning Deployment's name, None for a bare ReplicaSet."""
+
+
 class _ClusterState:
     """What the adapter knows of the cluster; turns raw objects into model changes."""
 
     def __init__(self, env: str) -> None:
         self.env = env
-        self.pods: dict[str, dict] = {}
-        self.replicasets: dict[str, dict] = {}
-        self.workloads: dict[tuple[str, str, str], dict] = {}
-        self.replica_keys: dict[str, WorkloadKey] = {}
+        self.pods: dict[str, _Pod] = {}
+        self.replicasets: dict[str, _ReplicaSet] = {}
+        self.workloads: dict[tuple[str, str, str], WorkloadSpec] = {}
         self.pod_names: dict[tuple[str, str], str] = {}
-        """(namespace, name) → uid, so an event finds its pod without a scan."""
+        """(namespace, name) → uid, so an event or a metric finds its pod without a scan."""
         self._pending_events: list[dict] = []
 
     # owners --------------------------------------------------------------------------
 
-    def key_for_pod(self, pod: dict) -> tuple[WorkloadKey, str]:
-        metadata = pod.get("metadata") or {}
-        namespace = metadata.get("namespace", "")
-        for owner in metadata.get("ownerReferences") or []:
-            kind = owner.get("kind")
-            if kind == "ReplicaSet":
-                rs = self.replicasets.get(owner.get("uid", ""))
-                if rs is not None:
-                    for rs_owner in (rs.get("metadata") or {}).get("ownerReferences") or []:
-                        if rs_owner.get("kind") == "Deployment":
-                            return WorkloadKey(self.env, namespace, rs_owner.get("name", "")), "Deployment"
-                return WorkloadKey(self.env, namespace, owner.get("name", "")), "ReplicaSet"
-            if kind in ("StatefulSet", "DaemonSet", "Job"):
-                return WorkloadKey(self.env, namespace, owner.get("name", "")), kind
-        return WorkloadKey(self.env, namespace, metadata.get("name", "")), "Pod"
+    def key_for(self, namespace: str, name: str, owner: tuple[str, str, str] | None) -> tuple[WorkloadKey, str]:
+        """The workload a pod belongs to, and that workload's kind."""
+        if owner is None:
+            return WorkloadKey(self.env, namespace, name), "Pod"
+        kind, owner_name, owner_uid = owner
+        if kind == "ReplicaSet":
+            rs = self.replicasets.get(owner_uid)
+            if rs is not None and rs.deployment is not None:
+                return WorkloadKey(self.env, namespace, rs.deployment), "Deployment"
+        return WorkloadKey(self.env, namespace, owner_name), kind
 
-    def replica(self, pod: dict, now: float) -> Replica:
-        metadata = pod.get("metadata") or {}
-        spec = pod.get("spec") or {}
-        status = pod.get("status") or {}
-        key, _kind = self.key_for_pod(pod)
-        health, reason, state = pod_health(pod, now=now)
-        containers = _containers(spec)
-        image = containers[0].get("image", "") if containers else ""
-        labels = metadata.get("labels") or {}
-        restarts = sum(int(c.get("restartCount") or 0) for c in status.get("containerStatuses") or [])
-        exit_code = None
-        for container in status.get("containerStatuses") or []:
-            last = (container.get("lastState") or {}).get("terminated") or {}
-            if last.get("exitCode") is not None:
-                exit_code = last.get("exitCode")
-        return Replica(
-            workload=key,
-            id=metadata.get("uid", "") or f"{key.group}/{metadata.get('name', '')}",
-            name=metadata.get("name", ""),
-            state=state,
-            health=health,
-            reason=reason,
-            image=image,
-            version=image_version(image, labels),
-            restarts=restarts,
-            started_at=parse_rfc3339(status.get("startTime")),
-            created_at=parse_rfc3339(metadata.get("creationTimestamp")),
-            host_or_node=spec.get("nodeName") or "",
-            exit_code=exit_code,
-            labels=tuple(sorted(labels.items())),
-            env=_env_pairs(spec),
-            containers=tuple(c.get("name", "") for c in containers),
+    def pod(self, obj: dict, now: float) -> _Pod:
+        metadata = obj.get("metadata") or {}
+        namespace = metadata.get("namespace", "")
+        name = metadata.get("name", "")
+        owner = next(
+            (
+                (o.get("kind"), o.get("name", ""), o.get("uid", ""))
+                for o in metadata.get("ownerReferences") or []
+                if o.get("kind") in _OWNER_KINDS
+            ),
+            None,
         )
+        key, _kind = self.key_for(namespace, name, owner)
+        replica, not_ready_until = pod_replica(obj, key, now)
+        return _Pod(namespace, name, owner, replica, not_ready_until)
+
+    def _refile(self, pod: _Pod, now: float) -> bool:
+        """File ``pod`` under its owner as known now; True when that moved it."""
+        key, _kind = self.key_for(pod.namespace, pod.name, pod.owner)
+        if key == pod.replica.workload:
+            return False
+        replica = replace(pod.replica, workload=key)
+        if pod.not_ready_until is not None and now >= pod.not_ready_until:
+            health, reason, state = _not_ready_for_long()
+            replica = replace(replica, health=health, reason=reason, state=state)
+            pod.not_ready_until = None
+        pod.replica = replica
+        return True
 
     # whole lists ---------------------------------------------------------------------
 
-    def replace(self, resource: Resource, scope: str | None, items: list[dict]) -> None:
+    def forget_scope(self, resource: Resource, scope: str | None) -> None:
+        """Drop what is kept of ``resource`` in ``scope`` (before a fresh list of it)."""
         store = self._bucket(resource)
-        for uid in [u for u, obj in store.items() if _in_scope(obj, scope)]:
-            self._index(resource, uid, store.pop(uid), deleted=True)
-        for item in items:
-            uid = self._id(resource, item)
-            store[uid] = item
-            self._index(resource, uid, item, deleted=False)
+        for uid in [u for u, kept in store.items() if _in_scope(self._namespace(resource, kept), scope)]:
+            self._forget(resource, uid)
+
+    def keep(self, resource: Resource, obj: dict, now: float) -> None:
+        """Keep one listed object (its slim form)."""
+        self._keep(resource, self._id(resource, obj), obj, now)
 
     def snapshot(self, now: float) -> SnapshotReplaced:
-        replicas = tuple(self.replica(pod, now) for pod in self.pods.values())
-        self.replica_keys = {r.id: r.workload for r in replicas}
-        specs = tuple(workload_spec(self.env, obj) for obj in self.workloads.values())
+        specs = tuple(self.workloads.values())
         kinds = {spec.key: spec.kind for spec in specs}
         for pod in self.pods.values():
-            key, kind = self.key_for_pod(pod)
+            # Lists come ReplicaSets first, so this moves nothing unless a pod got
+            # ahead of its ReplicaSet.
+            self._refile(pod, now)
+            key, kind = self.key_for(pod.namespace, pod.name, pod.owner)
             kinds.setdefault(key, kind)
+        replicas = tuple(pod.replica for pod in self.pods.values())
         return SnapshotReplaced(self.env, replicas, kinds=tuple(kinds.items()), specs=specs)
 
     def replace_and_diff(self, resource: Resource, scope: str | None, items: list[dict], now: float) -> Iterator[Change]:
         """A relist after 410: emit removals for what vanished and upserts for the rest."""
         store = self._bucket(resource)
         fresh = {self._id(resource, item): item for item in items}
-        for uid in [u for u, obj in store.items() if _in_scope(obj, scope) and u not in fresh]:
-            yield from self.apply(resource, "DELETED", store[uid], now)
-        for item in fresh.values():
-            yield from self.apply(resource, "MODIFIED", item, now)
+        for uid in [u for u, kept in store.items() if _in_scope(self._namespace(resource, kept), scope) and u not in fresh]:
+            yield from self._removed(resource, uid, now)
+        for uid, item in fresh.items():
+            yield from self._changed(resource, uid, item, now)
 
     # one event -----------------------------------------------------------------------
 
@@ -663,36 +853,36 @@ class _ClusterState:
                 if change is not None:
                     yield change
             return
-        store = self._bucket(resource)
         uid = self._id(resource, obj)
         if event_type == "DELETED":
-            store.pop(uid, None)
+            yield from self._removed(resource, uid, now)
         else:
-            store[uid] = obj
-        self._index(resource, uid, obj, deleted=event_type == "DELETED")
+            yield from self._changed(resource, uid, obj, now)
+
+    def _changed(self, resource: Resource, uid, obj: dict, now: float) -> Iterator[Change]:
+        self._keep(resource, uid, obj, now)
         if resource is PODS:
-            if event_type == "DELETED":
-                self.replica_keys.pop(uid, None)
-                yield ReplicaRemoved(self.env, uid)
-            else:
-                replica = self.replica(obj, now)
-                self.replica_keys[replica.id] = replica.workload
-                yield ReplicaUpserted(replica)
+            yield ReplicaUpserted(self.pods[uid].replica)
         elif resource is REPLICASETS:
-            # Pods seen before their ReplicaSet were filed under the RS name; re-file them.
-            for pod in self.pods.values():
-                owners = (pod.get("metadata") or {}).get("ownerReferences") or []
-                if any(o.get("uid") == uid for o in owners):
-                    replica = self.replica(pod, now)
-                    if self.replica_keys.get(replica.id) != replica.workload:
-                        self.replica_keys[replica.id] = replica.workload
-                        yield ReplicaUpserted(replica)
+            yield from self._refile_owned(uid, now)
         else:
-            spec = workload_spec(self.env, obj)
-            if event_type == "DELETED":
-                yield WorkloadSpecRemoved(spec.key)
-            else:
-                yield WorkloadSpecUpserted(spec)
+            yield WorkloadSpecUpserted(self.workloads[uid])
+
+    def _removed(self, resource: Resource, uid, now: float) -> Iterator[Change]:
+        self._forget(resource, uid)
+        if resource is PODS:
+            yield ReplicaRemoved(self.env, uid)
+        elif resource is REPLICASETS:
+            yield from self._refile_owned(uid, now)
+        else:
+            _kind, namespace, name = uid
+            yield WorkloadSpecRemoved(WorkloadKey(self.env, namespace, name))
+
+    def _refile_owned(self, rs_uid: str, now: float) -> Iterator[Change]:
+        # Pods seen before their ReplicaSet were filed under the RS name; re-file them.
+        for pod in self.pods.values():
+            if pod.owner is not None and pod.owner[2] == rs_uid and self._refile(pod, now):
+                yield ReplicaUpserted(pod.replica)
 
     def events_seed(self, items: list[dict]) -> None:
         self._pending_events = sorted(items, key=lambda e: _event_time(e) or datetime.min.replace(tzinfo=UTC))[-500:]
@@ -713,12 +903,10 @@ class _ClusterState:
             pod = self.pods.get(self.pod_names.get((namespace, name), ""))
             if pod is None:
                 return None
-            key, _ = self.key_for_pod(pod)
+            key, _ = self.key_for(pod.namespace, pod.name, pod.owner)
         elif kind == "ReplicaSet":
-            rs = next((r for r in self.replicasets.values() if (r.get("metadata") or {}).get("name") == name), None)
-            owners = ((rs or {}).get("metadata") or {}).get("ownerReferences") or []
-            deployment = next((o.get("name") for o in owners if o.get("kind") == "Deployment"), name)
-            key = WorkloadKey(self.env, namespace, deployment)
+            rs = next((r for r in self.replicasets.values() if r.name == name and r.namespace == namespace), None)
+            key = WorkloadKey(self.env, namespace, rs.deployment if rs is not None and rs.deployment is not None else name)
         elif kind in WORKLOAD_RESOURCES:
             key = WorkloadKey(self.env, namespace, name)
         else:
@@ -734,16 +922,32 @@ class _ClusterState:
 
     # plumbing ------------------------------------------------------------------------
 
-    def _index(self, resource: Resource, uid, obj: dict, *, deleted: bool) -> None:
-        if resource is not PODS:
-            return
-        metadata = obj.get("metadata") or {}
-        name = (metadata.get("namespace", ""), metadata.get("name", ""))
-        if deleted:
-            if self.pod_names.get(name) == uid:
-                del self.pod_names[name]
+    def _keep(self, resource: Resource, uid, obj: dict, now: float) -> None:
+        """Keep the slim form of ``obj`` under ``uid`` (replacing what was there)."""
+        if resource is PODS:
+            old = self.pods.get(uid)
+            if old is not None and self.pod_names.get((old.namespace, old.name)) == uid:
+                del self.pod_names[(old.namespace, old.name)]
+            pod = self.pod(obj, now)
+            self.pods[uid] = pod
+            self.pod_names[(pod.namespace, pod.name)] = uid
+        elif resource is REPLICASETS:
+            metadata = obj.get("metadata") or {}
+            deployment = next(
+                (o.get("name", "") for o in metadata.get("ownerReferences") or [] if o.get("kind") == "Deployment"),
+                None,
+            )
+            self.replicasets[uid] = _ReplicaSet(metadata.get("namespace", ""), metadata.get("name", ""), deployment)
         else:
-            self.pod_names[name] = uid
+            self.workloads[uid] = workload_spec(self.env, obj)
+
+    def _forget(self, resource: Resource, uid) -> None:
+        if resource is PODS:
+            pod = self.pods.pop(uid, None)
+            if pod is not None and self.pod_names.get((pod.namespace, pod.name)) == uid:
+                del self.pod_names[(pod.namespace, pod.name)]
+        else:
+            self._bucket(resource).pop(uid, None)
 
     def _bucket(self, resource: Resource) -> dict:
         if resource is PODS:
@@ -753,15 +957,21 @@ class _ClusterState:
         return self.workloads
 
     @staticmethod
+    def _namespace(resource: Resource, kept) -> str:
+        if resource is PODS or resource is REPLICASETS:
+            return kept.namespace
+        return kept.key.group
+
+    @staticmethod
     def _id(resource: Resource, obj: dict):
         metadata = obj.get("metadata") or {}
-        if resource in (PODS, REPLICASETS):
-            return metadata.get("uid") or f"{metadata.get('namespace')}/{metadata.get('name')}"
+        if resource is PODS or resource is REPLICASETS:
+            return metadata.get("uid") or f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"
         return (resource.kind, metadata.get("namespace", ""), metadata.get("name", ""))
 
 
-def _in_scope(obj: dict, scope: str | None) -> bool:
-    return scope is None or (obj.get("metadata") or {}).get("namespace") == scope
+def _in_scope(namespace: str, scope: str | None) -> bool:
+    return scope is None or namespace == scope
 
 
 def _event_time(obj: dict) -> datetime | None:

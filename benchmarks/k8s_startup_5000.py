@@ -21,7 +21,7 @@ Measured, each in a fresh process, in rotating order so drift hits every side al
   client's list and its decode into ``V1Pod`` models. The child also reports the
   in-process time of that call alone, its RSS with the 5,000 models held, and (after
   the timed part) the same list read as raw JSON (``_preload_content=False`` and
-  ``json.loads``, what the adapter does);
+  ``json.loads``; the adapter decodes the same JSON item by item as it arrives);
 - **first frame**: the same spawn of this script with ``--child``, which builds the
   backends the way the console does for a ``kind: kubernetes`` environment
   (``backends_for(Config(environments=[KubernetesEnvironmentConfig(...)]))``) and runs
@@ -32,13 +32,18 @@ Measured, each in a fresh process, in rotating order so drift hits every side al
   that paint has been encoded to terminal text (the headless driver skips that, so
   the child does it). The child reports its RSS (``VmRSS``) at that moment, keeps
   running (watches open, metrics polled) and reports it again 10 s later;
-- **import only**: the child imports ``console.app``, ``adapters.kubernetes`` and the
-  ``kubernetes`` client (what the frame needs) and reports;
+- **import only**: the child imports ``console.app`` and ``adapters.kubernetes`` (what
+  the frame needs: the adapter talks HTTP through ``adapters.kube_http`` and never
+  imports the ``kubernetes`` client for a token or certificate context) and reports;
 - **python start**: the child reports at once;
 - **reference, bare Textual app**: a plain ``App`` with a header, footer and a
   ``DataTable`` given one row of nine ``Text`` cells per workload on mount, timed to
   its first paint (``startup_500.child_floor``): the floor any Textual console with
-  such a table starts from.
+  such a table starts from;
+- **reference, floor with the data**: the same bare app while a thread, started
+  before anything else is imported, fetches the 5,000 pods with ``urllib3`` and
+  decodes them with ``json.loads``; timed to the first paint after both are done.
+  Nothing any console could skip: the floor for this frame on this machine.
 
 Children get a pseudo-terminal sized 160x48 as stdin, as in a terminal. CPU is the
 user+system time of the spawned process (the emulator's work is not in it). The first
@@ -104,12 +109,12 @@ PHASES = (
     ("app_built", "WatchfloorApp constructed"),
     ("first_paint", "first paint (start-up batch over)"),
     ("watch_thread", "watch thread starts (worker picked up)"),
-    ("client_ready", "kube client loaded, /version answered"),
+    ("client_ready", "kubeconfig read, /version answered"),
     ("listed_replicasets", "listed replicasets"),
     ("listed_deployments", "listed deployments"),
     ("listed_statefulsets", "listed statefulsets"),
     ("listed_daemonsets", "listed daemonsets"),
-    ("listed_pods", "listed pods (5,000, json.loads)"),
+    ("listed_pods", "listed pods (5,000, decoded and kept as they arrive)"),
     ("listed_events", "listed events"),
     ("snapshot_applied", "snapshot built and in the store"),
     ("connected", "events seeded, connected"),
@@ -131,15 +136,72 @@ def rss_bytes() -> int:
 
 
 def child_import_only() -> None:
-    """Import what the first frame needs (the client is imported by the watch thread), report, exit."""
+    """Import what the first frame needs (the adapter and its HTTP layer, no kubernetes client), report, exit."""
     import console.app  # noqa: F401
     import adapters.kubernetes  # noqa: F401
-    import kubernetes.client  # noqa: F401
-    import kubernetes.config  # noqa: F401
 
     done = time.time()
     _emit(f"PHASES {json.dumps({'rss': rss_bytes()})}\nREPORT {done!r}\n")
     os._exit(0)
+
+
+def child_floor_with_data(kubeconfig: str, rows: int, pods: int) -> None:
+    """The floor for this frame: a bare Textual app with a ``rows``-row table, while a
+    thread lists the pods with urllib3 and ``json.loads``; reported at the first paint
+    after both are done."""
+    import threading
+
+    decoded = threading.Event()
+    app_box: list = []
+
+    def fetch() -> None:
+        import urllib3
+
+        from adapters.kubeconfig import resolve_context
+
+        server = resolve_context(kubeconfig, CONTEXT).server
+        items = json.loads(urllib3.PoolManager().request("GET", server + "/api/v1/pods").data)["items"]
+        if len(items) != pods:
+            _emit(f'NO_FRAME {{"pods": {len(items)}, "expected": {pods}}}\n')
+            os._exit(3)
+        decoded.set()
+        if app_box:
+            app_box[0].call_from_thread(app_box[0].refresh)
+
+    threading.Thread(target=fetch, daemon=True).start()
+
+    from rich.text import Text
+    from textual.app import App
+    from textual.widgets import DataTable, Footer, Header
+
+    class FloorApp(App):
+        def compose(self):
+            yield Header()
+            yield DataTable(cursor_type="row")
+            yield Footer()
+
+        def on_mount(self) -> None:
+            table = self.query_one(DataTable)
+            for label in ("Health", "Workload", "Ready", "Version", "Rst", "Age", "CPU", "Mem", "Reason"):
+                table.add_column(Text(label), key=label)
+            for number in range(rows):
+                cells = ("healthy", f"team-00/svc-{number:03d}", "25/25", "1.0.0", "0", "3m", "-", "-", "")
+                table.add_row(*(Text(cell) for cell in cells), key=str(number))
+
+        def _display(self, screen, renderable) -> None:
+            super()._display(screen, renderable)
+            if renderable is not None and not self._batch_count:
+                render = getattr(renderable, "render_segments", None)
+                if render is not None:
+                    render(self.console)
+                if decoded.is_set() and self.query_one(DataTable).row_count == rows:
+                    _emit(f"REPORT {time.time()!r}\n")
+                    os._exit(0)
+
+    app = FloorApp()
+    app_box.append(app)
+    app.run(headless=True, size=SIZE)
+    os._exit(4)
 
 
 def child_baseline(kubeconfig: str, pods: int) -> None:
@@ -216,19 +278,20 @@ def child_first_frame(kubeconfig: str, workloads: int, pods: int, profile: str |
             mark("watch_thread")
             if profile:
                 watch_profile["profiler"] = _start_profiler(profile + ".watch")
-            connect, list_ = adapter.connect, adapter._list
+            connect, list_ = adapter.connect, adapter._stream_list
 
             def timed_connect() -> None:
                 connect()
                 mark("client_ready")
 
-            def timed_list(resource, scope):
-                result = list_(resource, scope)
+            def timed_list(resource, scope, take):
+                # Every list goes through here; the pods' items are kept as they arrive.
+                result = list_(resource, scope, take)
                 mark(f"listed_{resource.plural}")
                 return result
 
             adapter.connect = timed_connect
-            adapter._list = timed_list
+            adapter._stream_list = timed_list
             return adapter
 
         return Backend(backend.environment, make_adapter)
@@ -559,6 +622,7 @@ def main() -> None:
     parser.add_argument("--child-import", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-bare", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-floor", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child-floor-data", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--kubeconfig", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--expect", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--pods", type=int, default=0, help=argparse.SUPPRESS)
@@ -568,6 +632,8 @@ def main() -> None:
         child_bare()
     if args.child_floor:
         child_floor(args.expect)
+    if args.child_floor_data:
+        child_floor_with_data(args.kubeconfig, args.expect, args.pods)
     if args.child_import:
         child_import_only()
     if args.child_baseline:
@@ -603,9 +669,16 @@ def main() -> None:
         spawn_child("--child-import", child_args)
         spawn_child("--child", child_args)
 
-        kinds = ("baseline", "frame", "import", "bare", "floor")
+        kinds = ("baseline", "frame", "import", "bare", "floor", "floor_data")
         samples: dict[str, list[Sample]] = {kind: [] for kind in kinds}
-        modes = {"baseline": "--child-baseline", "frame": "--child", "import": "--child-import", "bare": "--child-bare", "floor": "--child-floor"}
+        modes = {
+            "baseline": "--child-baseline",
+            "frame": "--child",
+            "import": "--child-import",
+            "bare": "--child-bare",
+            "floor": "--child-floor",
+            "floor_data": "--child-floor-data",
+        }
         for run in range(args.runs):
             order = list(kinds)
             for kind in order[run % len(order) :] + order[: run % len(order)]:
@@ -654,7 +727,7 @@ def main() -> None:
         print(row("  same list as raw JSON (json.loads), in-proc.", column("baseline", "raw"), None))
         print(row("watchfloor first complete frame", column("frame", "wall"), column("frame", "cpu")))
         print(row("  python start only", column("bare", "wall"), column("bare", "cpu")))
-        print(row("  python + imports (console.app, kubernetes)", column("import", "wall"), column("import", "cpu")))
+        print(row("  python + imports (console.app, adapter)", column("import", "wall"), column("import", "cpu")))
         print(
             row(
                 "  first frame − median import-only",
@@ -663,6 +736,12 @@ def main() -> None:
             )
         )
         print(row(f"reference: bare Textual app, {workloads}-row table", column("floor", "wall"), column("floor", "cpu")))
+        print(row("  + urllib3 list and json.loads of the pods", column("floor_data", "wall"), column("floor_data", "cpu")))
+        floor = statistics.median(column("floor_data", "wall"))
+        print(
+            f"  first frame − that floor: {(frame - floor) * 1000:.0f} ms "
+            f"({frame / floor:.2f}× the floor)"
+        )
         print()
         base_rss = statistics.median(column("baseline", "rss")) / 2**20
         print(f"{'RSS (MiB)':<46}{'median':>8}{'min':>8}{'max':>8}")
@@ -698,7 +777,7 @@ def main() -> None:
             previous_wall, previous_cpu = wall, used
         print("  (UI and watch thread run side by side: CPU is the whole process's, both threads)")
         print()
-        statement = "import console.app; import adapters.kubernetes; import kubernetes.client; import kubernetes.config"
+        statement = "import console.app; import adapters.kubernetes"
         print(f"import time (python -X importtime -c '{statement}', median of 3):")
         print("\n".join(import_breakdown(statement)))
 

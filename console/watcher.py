@@ -170,7 +170,7 @@ class StatsManager:
             adapter = self.make_adapter()
             try:
                 adapter.connect()
-                for batch in adapter.samples(stop):
+                for batch in adapter.samples(stop, replica_ids=self._replica_ids):
                     self.store.apply_many(batch)
                     self.store.set_metrics_note(self.env, None)
                     backoff.reset()
@@ -186,6 +186,14 @@ class StatsManager:
     @property
     def env(self) -> str:
         return self._env
+
+    def _replica_ids(self) -> dict[tuple[str, str], str]:
+        """(group, name) → replica id of this environment's replicas, from the store.
+
+        Bulk metrics name pods by namespace and name; without this the adapter would
+        have to list every pod again to find their uids.
+        """
+        return {(r.workload.group, r.name): r.id for r in self.store.all_replicas() if r.workload.env == self._env}
 
     def _ensure_adapter(self) -> bool:
         if self.adapter is not None:

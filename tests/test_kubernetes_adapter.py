@@ -6,11 +6,16 @@ these tests, and the adapter is never weakened to suit it.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import kubernetes.client
 import pytest
+import urllib3
 
 from adapters.base import StopSignal
 from adapters.demo import DemoCluster
@@ -321,3 +326,52 @@ def test_every_health_reason_from_kubelet_shaped_pods_over_http(tmp_path, watchi
         assert words in replica.reason, (reason, replica.reason)
         if health is not None:
             assert replica.health is health, (reason, replica.health, replica.reason)
+
+
+def test_metrics_find_their_pods_in_the_store_without_listing_pods(emulator, tmp_path, watching):
+    emulator.apply(deployment_object("web", replicas=2))
+    watcher = watching(adapter_for(emulator, tmp_path))
+    web = wait_for(lambda: (w := watcher.workload("shop", "web")) and w.health is Health.HEALTHY and w, "web up", timeout=20)
+    emulator.reset_request_counts()
+    manager = StatsManager("cluster", lambda: adapter_for(emulator, tmp_path), watcher.store)
+    manager_stop = StopSignal()
+    thread = threading.Thread(target=manager.run, args=(manager_stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: None not in watcher.store.workload_usage(web.key), "samples for both pods", timeout=20)
+    finally:
+        manager_stop.set()
+        thread.join(5)
+
+    assert emulator.request_count("list", "pods.metrics.k8s.io") >= 1
+    assert emulator.request_count("list", "pods") == 0
+
+
+def test_a_big_pod_list_is_kept_item_by_item_never_whole(tmp_path):
+    padding = "x" * 20_000
+    with KubernetesEmulator(time_scale=0.05, controller=False) as emulator:
+        emulator.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
+        for number in range(300):
+            pod = pod_object(f"big-{number:03d}")
+            pod["metadata"]["annotations"] = {"example.com/padding": padding}
+            emulator.apply(pod)
+        listed = urllib3.PoolManager().request("GET", emulator.base_url + "/api/v1/pods").data
+        kubeconfig = emulator.kubeconfig(tmp_path / "config", context_name="ctx")
+        # Measured in a process of its own: the emulator's allocations must not count.
+        code = (
+            "import json, tracemalloc\n"
+            "from adapters.kubernetes import KubernetesAdapter\n"
+            "from console.model import Environment, EnvironmentKind\n"
+            f"adapter = KubernetesAdapter(Environment('e', EnvironmentKind.KUBERNETES, 'ctx'), kubeconfig={str(kubeconfig)!r}, context='ctx')\n"
+            "adapter.connect()\n"
+            "tracemalloc.start()\n"
+            "replicas = len(adapter.snapshot().replicas)\n"
+            "print(json.dumps({'replicas': replicas, 'peak': tracemalloc.get_traced_memory()[1]}))\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True, cwd=Path(__file__).resolve().parent.parent
+        )
+
+    measured = json.loads(result.stdout)
+    assert len(listed) > 6_000_000 and measured["replicas"] == 300
+    assert measured["peak"] < len(listed) / 4, (measured["peak"], len(listed))

@@ -6,8 +6,17 @@ import time
 
 import pytest
 
-from adapters.kubernetes import parse_bytes, parse_cpu, pod_health, workload_spec
-from console.model import Health
+from adapters.kubernetes import (
+    NOT_READY_GRACE,
+    PODS,
+    REPLICASETS,
+    _ClusterState,
+    parse_bytes,
+    parse_cpu,
+    pod_health,
+    workload_spec,
+)
+from console.model import Health, WorkloadKey
 
 NOW = time.time()
 OLD_START = "2026-01-01T00:00:00Z"
@@ -105,3 +114,56 @@ def test_parse_cpu(text, cores):
 @pytest.mark.parametrize(("text", "size"), [("128Mi", 128 * 1024**2), ("512Ki", 512 * 1024), ("1G", 1e9), ("100", 100), ("x", 0)])
 def test_parse_bytes(text, size):
     assert parse_bytes(text) == size
+
+
+# -- what the adapter keeps of pods and files them under -----------------------------------
+
+
+def owned_pod(name: str, rs_uid: str, **kwargs) -> dict:
+    obj = pod(**kwargs)
+    obj["metadata"] = {
+        "name": name,
+        "namespace": "shop",
+        "uid": f"uid-{name}",
+        "ownerReferences": [{"kind": "ReplicaSet", "name": "web-7d9", "uid": rs_uid}],
+    }
+    return obj
+
+
+REPLICASET = {
+    "kind": "ReplicaSet",
+    "metadata": {"name": "web-7d9", "namespace": "shop", "uid": "rs-1", "ownerReferences": [{"kind": "Deployment", "name": "web"}]},
+}
+
+
+def test_a_pod_seen_before_its_replicaset_is_refiled_under_the_deployment():
+    state = _ClusterState("prod")
+
+    first = list(state.apply(PODS, "ADDED", owned_pod("web-1", "rs-1"), NOW))
+    refiled = list(state.apply(REPLICASETS, "ADDED", REPLICASET, NOW))
+
+    assert [c.replica.workload.name for c in first] == ["web-7d9"]
+    assert [(c.replica.id, c.replica.workload.name) for c in refiled] == [("uid-web-1", "web")]
+    assert state.snapshot(NOW).kinds == ((WorkloadKey("prod", "shop", "web"), "Deployment"),)
+
+
+def test_a_refiled_pod_that_stayed_not_ready_past_the_grace_counts_as_degraded():
+    state = _ClusterState("prod")
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - 5))
+
+    (young,) = list(state.apply(PODS, "ADDED", owned_pod("web-1", "rs-1", ready=False, start=started), NOW))
+    (later,) = list(state.apply(REPLICASETS, "ADDED", REPLICASET, NOW + NOT_READY_GRACE))
+
+    assert (young.replica.health, young.replica.reason) == (Health.PROGRESSING, "Running, not Ready yet")
+    assert (later.replica.health, later.replica.reason) == (Health.DEGRADED, "Running, not Ready (readiness probe failing)")
+
+
+def test_deleting_a_pod_forgets_its_name_and_reports_its_id():
+    state = _ClusterState("prod")
+    obj = owned_pod("web-1", "rs-1")
+    list(state.apply(PODS, "ADDED", obj, NOW))
+
+    removed = list(state.apply(PODS, "DELETED", obj, NOW))
+
+    assert [c.replica_id for c in removed] == ["uid-web-1"]
+    assert state.pod_names == {} and state.pods == {}
