@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import importlib
 
+# ``actor`` is also a submodule's name: importing the submodule would set the package
+# attribute to the module, so the (light) function is bound here, eagerly.
+from console.runbook.actor import Actor, actor
+
 # Names are imported on first use (PEP 562): the console imports run_view at start-up
 # and must not pay for pydantic models and the journal before its first frame.
 _HOME = {
     "ACTION_VERBS": "schema",
     "ActionStep": "schema",
-    "Actor": "actor",
     "AdapterCallRecord": "journal",
     "BUILTIN_NAMES": "schema",
     "CommandStep": "schema",
@@ -43,7 +46,6 @@ _HOME = {
     "Step": "schema",
     "StepRecord": "journal",
     "WaitStep": "schema",
-    "actor": "actor",
     "bind_params": "templating",
     "builtin_runbooks_dir": "loader",
     "format_duration": "schema",
@@ -62,7 +64,7 @@ _HOME = {
     "runbook_to_yaml": "schema",
 }
 
-__all__ = sorted(_HOME)
+__all__ = sorted([*_HOME, "Actor", "actor"])
 
 
 def __getattr__(name: str):
