@@ -71,7 +71,25 @@ class WatchfloorApp(App):
         Binding("colon", "command_palette", "Commands", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("ctrl+t", "next_theme", "Theme", show=False),
+        # Workload verbs, wherever a workload is selected (main and workload screens);
+        # screens that bind these keys themselves (logs: s, r …) keep them.
+        Binding("d", "runbook('deploy')", "Deploy", show=False),
+        Binding("r", "runbook('rollback')", "Rollback", show=False),
+        Binding("R", "runbook('restart')", "Restart", show=False),
+        Binding("s", "runbook('scale')", "Scale", show=False),
+        Binding("h", "history", "History", show=False),
+        Binding("M", "matrix", "Matrix", show=False),
     ]
+
+    WORKLOAD_KEYS = [
+        ("d", "deploy a new image (deploy runbook)"),
+        ("r", "roll back (rollback runbook)"),
+        ("R", "rolling restart (restart runbook)"),
+        ("s", "scale (scale runbook)"),
+        ("h", "deployment history and DORA figures"),
+        ("M", "versions by environment; p promotes"),
+    ]
+    """Shown by the help screen on screens that have a selected workload."""
 
     def __init__(
         self,
@@ -428,7 +446,34 @@ class WatchfloorApp(App):
             self.pop_screen()
             return
         screen = self.screen
-        self.push_screen(HelpScreen(type(screen).__name__.replace("Screen", "") or "Main", screen_keys(screen)))
+        keys = screen_keys(screen)
+        if isinstance(screen, (MainScreen, WorkloadScreen)):
+            keys = keys + self.WORKLOAD_KEYS
+        self.push_screen(HelpScreen(type(screen).__name__.replace("Screen", "") or "Main", keys))
+
+    def selected_workload(self) -> WorkloadKey | None:
+        """The workload the visible screen is about, if any."""
+        screen = self.screen
+        key = getattr(screen, "focused_key", None) or getattr(screen, "key", None)
+        return key if isinstance(key, WorkloadKey) else None
+
+    def action_runbook(self, name: str) -> None:
+        key = self.selected_workload()
+        if key is None:
+            self.notify("select a workload first", markup=False, timeout=3)
+            return
+        self.start_runbook(name, key)
+
+    def action_history(self) -> None:
+        key = self.selected_workload()
+        if key is not None:
+            self.show_history(key)
+
+    def action_matrix(self) -> None:
+        from screens.matrix import MatrixScreen
+
+        if not isinstance(self.screen, MatrixScreen):
+            self.show_matrix()
 
     def action_next_theme(self) -> None:
         names = self.watchfloor_themes

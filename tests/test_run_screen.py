@@ -203,3 +203,31 @@ def test_an_interrupted_run_resumes_from_the_console_with_the_recommended_choice
 
     asyncio.run(scenario())
     assert list_runs()[0].outcome == "succeeded"
+
+
+def test_workload_keys_start_runbooks_and_open_history_and_matrix(emulator, tmp_path):
+    from screens.history import HistoryScreen
+    from screens.matrix import MatrixScreen
+
+    async def scenario():
+        app = WatchfloorApp([backend_for(emulator, tmp_path)])
+        async with app.run_test(size=(100, 30)) as pilot:
+            await healthy_in_store(app, pilot)
+            app.go_workload(WEB)
+            await pilot.pause()
+
+            await pilot.press("d")
+            await until(pilot, lambda: isinstance(app.screen, ParamsDialog), "the deploy form")
+            await pilot.press("escape")
+            await pilot.press("h")
+            await until(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history screen")
+            await until(pilot, lambda: app.screen.data is not None, "the revisions")
+            revisions = [r.number for r in app.screen.data.revisions]
+            await pilot.press("escape", "M")
+            await until(pilot, lambda: isinstance(app.screen, MatrixScreen), "the matrix")
+            await pilot.press("escape", "R")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the restart confirmation")
+
+            assert revisions == [1]
+
+    asyncio.run(scenario())
