@@ -53,6 +53,10 @@ class MatrixScreen(Screen):
         Binding("q", "app.pop_screen", "Back", show=False),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.environments: list[str] = []
+
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
         yield Static(id="matrix-note")
@@ -70,7 +74,7 @@ class MatrixScreen(Screen):
         table.focus()
 
     def apply_delta(self, delta: Delta) -> None:
-        if delta.workloads or delta.removed or delta.environments:
+        if self.is_mounted and self.environments and (delta.workloads or delta.removed or delta.environments):
             self.full_sync()
 
     def full_sync(self) -> None:

@@ -231,3 +231,46 @@ def test_workload_keys_start_runbooks_and_open_history_and_matrix(emulator, tmp_
             assert revisions == [1]
 
     asyncio.run(scenario())
+
+
+def test_promote_from_the_matrix_deploys_stagings_version_to_prod_after_the_typed_name(tmp_path, monkeypatch):
+    from adapters.demo import DemoCluster
+    from console.backends import backends_for, demo_config
+    from screens.matrix import MatrixScreen
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    with DemoCluster(tmp_path, time_scale=0.05) as demo:
+        config = demo_config(demo)
+        staging_web = WorkloadKey("demo-staging", "shop", "web")
+        prod_web = WorkloadKey("demo-prod", "shop", "web")
+
+        async def scenario():
+            app = WatchfloorApp(backends_for(config), config=config)
+            async with app.run_test(size=(120, 30)) as pilot:
+                await until(
+                    pilot,
+                    lambda: all((w := app.store.workload(k)) and w.health == Health.HEALTHY for k in (staging_web, prod_web)),
+                    "web healthy in both",
+                )
+                staging_image = app.store.workload(staging_web).image
+                assert app.store.workload(prod_web).version != app.store.workload(staging_web).version, "drift to promote"
+                app.show_matrix()
+                await until(pilot, lambda: isinstance(app.screen, MatrixScreen) and app.screen.query("DataTable") and app.screen.query_one("DataTable").row_count, "the matrix")
+                table = app.screen.query_one("DataTable")
+                row = list(table.rows).index(next(k for k in table.rows if k.value == "web"))
+                column = [c.value for c in table.columns].index("demo-staging")
+                table.move_cursor(row=row, column=column)
+
+                await pilot.press("p")
+                await until(pilot, lambda: isinstance(app.screen, ParamsDialog), "the deploy form")
+                preset = app.screen.query_one("#param-image").value
+                await pilot.press("ctrl+s")
+                await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
+                await pilot.press(*"demo-prod", "enter")
+                run = await until(pilot, lambda: (v := app.run_board.for_workload(prod_web)) and v.phase.finished and v, "the promotion", timeout=90)
+
+                assert preset == staging_image
+                assert run.phase == Phase.HEALTHY, run.message
+                await until(pilot, lambda: app.store.workload(prod_web).image == staging_image, "prod on staging's image")
+
+        asyncio.run(scenario())
