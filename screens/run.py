@@ -192,12 +192,12 @@ class RunScreen(Screen):
 
     def refresh_view(self) -> None:
         view = self.view
-        if view is None or not self.is_mounted:
+        if view is None:
             return
         try:
             self._render_view(view)
         except NoMatches:
-            pass  # the screen is being taken down (the app is closing)
+            pass  # not composed yet, or being taken down as the app closes
 
     def _render_view(self, view: RunView) -> None:
         clock = self.app.clock()
