@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import time
 
 import pytest
@@ -296,6 +297,9 @@ def shown_as(expected: str) -> re.Pattern[str]:
 async def test_widgets_show_untrusted_text_literally(s: str) -> None:
     expected = neutralise(s, keep_sgr=False)
     assume(cell_len(expected.replace("\t", " " * 8)) < APP_WIDTH - 2)
+    # A combining mark with nothing before it has no cell of its own; widgets drop it,
+    # which is a rendering detail, not markup or an escape getting through.
+    assume(not expected or not unicodedata.combining(expected[0]))
     on_screen = shown_as(expected)
     app = SafeTextApp(s)
     async with app.run_test(size=(APP_WIDTH, 8)) as pilot:
