@@ -29,10 +29,13 @@ Measured, per run, over a window of ``--seconds`` (60) after 2 s of churn:
   measures **key latency** from posting the event to the table's cursor action having
   run (and, for reference, to the first paint after that action). Moving the cursor
   is what an operator does, so it brings its real consequences: the detail pane
-  follows the selection and the selected workload's log tail opens after 300 ms;
+  follows the selection (at once for a lone move, with the table's next repaint while
+  the keys run) and the selected workload's log tail opens once the cursor rests;
 - **CPU**: user+system time of the whole child (every thread: UI, watch threads, the
   metrics poller) over the window, from ``/proc/<pid>/stat``, as a percentage of one
-  core; the child also reports each thread's share (``/proc/self/task``);
+  core; the child also reports each thread's share (``/proc/self/task``) and the time
+  its garbage collections took (``gc.callbacks``: CPU of the thread that collected, part
+  of the process's CPU, and the longest pause, which stops every thread);
 - **staleness**: from the moment the driver's patch returned in the emulator to the
   moment the change is in the console's store (the watch thread applied it) and on
   screen (a paint after the tick that put it in the table), p50/p95, over every
@@ -174,6 +177,20 @@ def child_app(kubeconfig: str, workloads: int, pods: int, control_fd: int, out: 
     """(namespace/workload, restart total, time.time()) as each workload change was painted."""
     latencies: list[float] = []
     painted_latencies: list[float] = []
+    gc_pauses: list[tuple[float, float]] = []
+    """(wall seconds, CPU seconds of the collecting thread) of each garbage collection in
+    the window: a collection stops every thread, and runs in whichever one triggered it."""
+    gc_began = [0.0, 0.0]
+
+    def note_gc(phase: str, _info: dict) -> None:
+        if phase == "start":
+            gc_began[:] = time.perf_counter(), time.thread_time()
+        elif recording.is_set():
+            gc_pauses.append((time.perf_counter() - gc_began[0], time.thread_time() - gc_began[1]))
+
+    import gc
+
+    gc.callbacks.append(note_gc)
     profiling: dict = {"want": False, "watch": None, "watch_done": False, "ui": None}
     """The profile run's profilers; ``want`` follows the parent's start/stop."""
 
@@ -344,6 +361,7 @@ def child_app(kubeconfig: str, workloads: int, pods: int, control_fd: int, out: 
             "stored": list(stored),
             "shown": list(shown),
             "threads": window["threads"],
+            "gc": list(gc_pauses),
         }
         Path(out).write_text(json.dumps(result))
         _emit("DONE\n")
@@ -768,6 +786,7 @@ def one_run(
         "latencies": app_result["latencies"],
         "painted": app_result["painted"],
         "threads": {role: used / elapsed * 100 for role, used in app_result["threads"].items()},
+        "gc": app_result["gc"],
         "store": store_delays,
         "store_missing": store_missing,
         "screen": screen_delays,
@@ -903,6 +922,12 @@ def main() -> None:
             f"raw watch {median_of(lambda r: r['watch_missing']):.0f}"
         )
         print(f"emulator + driver (this process): {median_of(lambda r: r['own_cpu']):.1f}% of a core")
+        print(
+            "garbage collection in watchfloor: "
+            f"{median_of(lambda r: sum(cpu for _, cpu in r['gc']) / r['seconds'] * 100):.1f}% of a core "
+            f"({median_of(lambda r: len(r['gc']) / r['seconds']):.0f} collections/s, longest pause "
+            f"{median_of(lambda r: max((wall for wall, _ in r['gc']), default=0.0) * 1000):.0f} ms)"
+        )
         print()
         print("watchfloor CPU by thread (% of one core, median):")
         roles = sorted({role for run in runs for role in run["threads"]})

@@ -97,7 +97,22 @@ class LogFeed:
         with self._lock:
             self._started = True
             self._open += len(readers)
-        for name, reader in readers:
+        if len(readers) <= 1:
+            for name, reader in readers:
+                threading.Thread(target=self._run, args=(name, reader), name=f"logs-{name}", daemon=True).start()
+            return
+        # Thread.start() waits until the new thread runs, which on a busy machine is one
+        # GIL hand-over per thread: 25 pods cost the (UI) caller hundreds of ms. One
+        # starter thread does the waiting instead.
+        threading.Thread(target=self._start_all, args=(readers,), name="logs-starter", daemon=True).start()
+
+    def _start_all(self, readers: list[tuple[str, Callable[[], Iterator[list[LogLine]]]]]) -> None:
+        for index, (name, reader) in enumerate(readers):
+            if self.stop.is_set():
+                # Closed while starting (the operator moved on): the rest never connect.
+                with self._lock:
+                    self._open -= len(readers) - index
+                return
             threading.Thread(target=self._run, args=(name, reader), name=f"logs-{name}", daemon=True).start()
 
     def _run(self, name: str, reader: Callable[[], Iterator[list[LogLine]]]) -> None:

@@ -27,6 +27,13 @@ NARROW = 110
 """Below this many columns the environment list folds away (``e`` brings it back)."""
 REPAINT_SECONDS = 0.5
 """Shortest gap between two repaints of the tables under a burst of changes."""
+DETAIL_SECONDS = 0.5
+"""Cursor moves closer together than this are a run: the selected workload's pane shows
+the first move at once, then follows the run at the table's repaint rate."""
+TAIL_SECONDS = 0.3
+"""How long the cursor rests on a workload before its log tail is opened."""
+POLL_SECONDS = 0.2
+"""Period of the poll that reads the log tail and catches up the deferred pane refresh."""
 
 
 class MainScreen(Screen):
@@ -53,10 +60,16 @@ class MainScreen(Screen):
         self.focused_key: WorkloadKey | None = None
         self._tail_feed: LogFeed | None = None
         self._tail_key: WorkloadKey | None = None
-        self._tail_timer = None
+        self._tail_due = 0.0
+        """When the log tail of ``_tail_key`` may open (the cursor rested long enough)."""
         self._width_applied = False
         self._pending = Delta()
         self._last_repaint = 0.0
+        self._last_detail = 0.0
+        self._last_cursor_move = 0.0
+        self._detail_pending = False
+        self._shown_title: tuple | None = None
+        self._shown_status: Text | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
@@ -88,7 +101,7 @@ class MainScreen(Screen):
         self._apply_width(self.app.size.width)
         # No full_sync here: ScreenResume follows the first push and does it.
         self.query_one(WorkloadTable).focus()
-        self.set_interval(0.2, self._poll_tail)
+        self.set_interval(POLL_SECONDS, self._poll)
         self.set_interval(REPAINT_SECONDS, self._flush)
         self.set_interval(1.0, self._tick_second)
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
@@ -155,6 +168,9 @@ class MainScreen(Screen):
             or focused in delta.events
             or focused.env in delta.environments
         ):
+            self._detail_pending = True
+        if self._detail_pending:
+            # Also what a running cursor left for later: in the same frame as the rows.
             self._sync_detail()
 
     def _sync_environments(self) -> None:
@@ -174,12 +190,16 @@ class MainScreen(Screen):
             return
         environment = self.store.environment(self.current_env)
         connection = self.store.connection(self.current_env)
-        count = len(table.visible_keys())
-        title = Text.assemble(safe_text(self.current_env, style="bold"), f" · {environment.kind.value} · {count} workloads")
-        if table.filter_text:
-            title.append(" · filter: ")
-            title.append_text(safe_text(table.filter_text))
-        table.border_title = title
+        count = table.row_count
+        shown = (self.current_env, environment.kind.value, count, table.filter_text)
+        if shown != self._shown_title:
+            # Setting a border title repaints the whole table, even when it is the same.
+            self._shown_title = shown
+            title = Text.assemble(safe_text(self.current_env, style="bold"), f" · {environment.kind.value} · {count} workloads")
+            if table.filter_text:
+                title.append(" · filter: ")
+                title.append_text(safe_text(table.filter_text))
+            table.border_title = title
         if connection.connected:
             banner.display = False
         else:
@@ -208,7 +228,11 @@ class MainScreen(Screen):
         if self.app.read_only:
             text.append("READ-ONLY  ", style="bold reverse")
         text.append("? help  : commands", style="dim")
-        self.query_one(StatusBar).show(text)
+        previous = self._shown_status
+        if previous is None or text.plain != previous.plain or text.spans != previous.spans:
+            # Updating a Static lays the whole screen out again: only when it changed.
+            self._shown_status = text
+            self.query_one(StatusBar).show(text)
 
     def _rows(self, keys) -> list[WorkloadRow]:
         rows = []
@@ -233,6 +257,8 @@ class MainScreen(Screen):
         self._sync_banner()
 
     def _sync_detail(self) -> None:
+        self._detail_pending = False
+        self._last_detail = time.monotonic()
         panel = self.query_one(WorkloadPanel)
         key = self.focused_key
         workload = self.store.workload(key) if key else None
@@ -248,6 +274,23 @@ class MainScreen(Screen):
             metrics_note=self.store.metrics_note(key.env),
         )
 
+    def _cursor_detail(self) -> None:
+        """Refresh the detail pane after a cursor move: at once, or later when the cursor runs.
+
+        Each refresh re-renders the replica table and the sparklines and repaints half
+        the screen. A move that starts a run shows at once; while the operator holds a
+        key down the pane follows with the next table repaint (``_flush``) or, on a
+        quiet cluster, every ``DETAIL_SECONDS`` (``_poll``), and ends where the cursor
+        stopped.
+        """
+        now = time.monotonic()
+        starts_run = now - self._last_cursor_move >= DETAIL_SECONDS
+        self._last_cursor_move = now
+        if starts_run:
+            self._sync_detail()
+        else:
+            self._detail_pending = True
+
     def _tick_second(self) -> None:
         self.query_one(WorkloadTable).refresh_ages()
         if self.current_env and not self.store.connection(self.current_env).connected:
@@ -255,23 +298,24 @@ class MainScreen(Screen):
 
     # -- log tail of the selected workload -----------------------------------------------
 
-    def _focus_changed(self) -> None:
-        self._sync_detail()
+    def _focus_changed(self, *, from_cursor: bool = False) -> None:
+        if from_cursor:
+            self._cursor_detail()
+        else:
+            self._sync_detail()
         self.host.prefer_stats(self.focused_key)
         if self._tail_key != self.focused_key:
             self._close_tail()
             panel = self.query_one(WorkloadPanel)
-            panel.clear_logs()
+            if panel.query_one("#panel-logs").line_count:
+                # Clearing repaints the log pane; a cursor run would repaint it per key.
+                panel.clear_logs()
             self._tail_key = self.focused_key
-            if self._tail_timer is not None:
-                self._tail_timer.stop()
-                self._tail_timer = None
-            if self.focused_key is not None:
-                # Debounced: scrolling through the table must not open a stream per row.
-                self._tail_timer = self.set_timer(0.3, self._open_tail)
+            # Debounced (by ``_poll``): scrolling through the table must not open a
+            # stream per row.
+            self._tail_due = time.monotonic() + TAIL_SECONDS
 
     def _open_tail(self) -> None:
-        self._tail_timer = None
         if self._tail_feed is None and self._tail_key is not None and self._tail_key == self.focused_key:
             self._tail_feed = self.host.open_logs(self._tail_key, LogRequest(follow=True, tail=20))
 
@@ -280,7 +324,13 @@ class MainScreen(Screen):
             self._tail_feed.close()
             self._tail_feed = None
 
-    def _poll_tail(self) -> None:
+    def _poll(self) -> None:
+        """Catch up what was deferred while the cursor ran; read the log tail."""
+        now = time.monotonic()
+        if self._detail_pending and now - self._last_detail >= DETAIL_SECONDS:
+            self._sync_detail()
+        if self._tail_feed is None and self._tail_key is not None and now >= self._tail_due:
+            self._open_tail()
         if self._tail_feed is not None:
             lines = self._tail_feed.take()
             if lines:
@@ -312,7 +362,7 @@ class MainScreen(Screen):
     def _workload_focused(self, event: WorkloadTable.Focused) -> None:
         if event.key != self.focused_key:
             self.focused_key = event.key
-            self._focus_changed()
+            self._focus_changed(from_cursor=True)
 
     @on(WorkloadTable.Chosen)
     def _workload_chosen(self, event: WorkloadTable.Chosen) -> None:

@@ -9,7 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import Footer, Header, Static
 
 from console.log_feed import LogFeed, LogRequest
 from console.model import Replica, WorkloadKey
@@ -114,8 +114,8 @@ class WorkloadScreen(Screen):
     def _show_facts(self) -> None:
         self.query_one("#replica-facts", Static).update(replica_facts(self._selected_replica()))
 
-    @on(DataTable.RowHighlighted)
-    def _replica_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    @on(ReplicaTable.Highlighted)
+    def _replica_highlighted(self, event: ReplicaTable.Highlighted) -> None:
         self._show_facts()
 
     @on(ReplicaTable.Chosen)

@@ -52,15 +52,15 @@ services:
     async with app.run_test(size=(160, 48)) as pilot:
         table = app.screen.query_one(WorkloadTable)
         await until(pilot, lambda: key in table.visible_keys(), "compose service row")
-        await until(pilot, lambda: table.get_row(repr(key))[0].plain == "● healthy", "healthy row", timeout=30)
-        assert table.get_row(repr(key))[2].plain == "2/2"
+        await until(pilot, lambda: table.row_cells(key)[0].plain == "● healthy", "healthy row", timeout=30)
+        assert table.row_cells(key)[2].plain == "2/2"
 
         container = docker_engine.containers.list(filters={"label": f"com.docker.compose.project={project}"})[0]
         container.exec_run(["/bin/touch", "/tmp/unhealthy"])
         await asyncio.to_thread(wait_for_health, container, "unhealthy", 20)
 
-        await until(pilot, lambda: table.get_row(repr(key))[0].plain == "▲ degraded", "degraded row", timeout=2.5)
-        assert table.get_row(repr(key))[2].plain == "1/2"
+        await until(pilot, lambda: table.row_cells(key)[0].plain == "▲ degraded", "degraded row", timeout=2.5)
+        assert table.row_cells(key)[2].plain == "1/2"
         assert app.store.workload(key).health is Health.DEGRADED
 
 

@@ -33,7 +33,7 @@ async def test_untrusted_names_are_shown_literally():
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
 
-        row = table(app).get_row(repr(WorkloadKey("local", "", "[bold red]evil[/]")))
+        row = table(app).row_cells(WorkloadKey("local", "", "[bold red]evil[/]"))
         assert row[1].plain == "[bold red]evil[/]"
         assert "\x1b" not in row[8].plain and "osc52" in row[8].plain
 
@@ -193,9 +193,30 @@ async def test_store_change_updates_a_single_row_without_moving_the_cursor():
         await pilot.pause(0.6)  # bursts are repainted at most every 0.5 s
 
         assert table(app).key_at_cursor() == WEB
-        row = table(app).get_row(repr(WEB))
+        row = table(app).row_cells(WEB)
         assert row[0].plain == "▲ degraded"
         assert row[2].plain == "1/2"
+
+
+async def test_a_store_change_re_renders_only_its_workloads_row_and_keeps_its_unchanged_cells():
+    from console.model import ReplicaUpserted
+    from tests.factories import replica
+
+    app = fixture_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(0.6)
+        workloads = table(app)
+        before_cells = workloads.row_cells(WEB)
+        before_renders = workloads.rows_rendered
+
+        app.store.apply(ReplicaUpserted(replica("shop-web-2", workload="web", health=Health.FAILED, state="exited", reason="exited with code 1")))
+        app.tick()
+        await pilot.pause(0.6)
+
+        after_cells = workloads.row_cells(WEB)
+        assert workloads.rows_rendered - before_renders == 1
+        assert after_cells[0] is not before_cells[0], "the health changed"
+        assert after_cells[3] is before_cells[3], "the version did not"
 
 
 async def test_kubernetes_environment_beside_docker_shows_rollout_events_and_metrics_note():
@@ -210,10 +231,37 @@ async def test_kubernetes_environment_beside_docker_shows_rollout_events_and_met
         table(app).move_cursor_to_key(WorkloadKey("prod-k8s", "shop", "web"))
         await pilot.pause()
 
-        web = table(app).get_row(repr(WorkloadKey("prod-k8s", "shop", "web")))
+        web = table(app).row_cells(WorkloadKey("prod-k8s", "shop", "web"))
         assert web[0].plain == "◐ progressing" and "rollout: 2/2 updated" in web[8].plain
-        pay = table(app).get_row(repr(WorkloadKey("prod-k8s", "shop", "payments")))
+        pay = table(app).row_cells(WorkloadKey("prod-k8s", "shop", "payments"))
         assert pay[0].plain == "✖ failed" and "CrashLoopBackOff" in pay[8].plain
         events = str(app.screen.query_one("#panel-events").render())
         assert events.index("Unhealthy") < events.index("ScalingReplicaSet"), "newest first"
         assert "no metrics API" in str(app.screen.query_one("#panel-cpu").query_one("Label").render())
+
+
+def headline(app) -> str:
+    return str(app.screen.query_one("#panel-headline").render())
+
+
+async def test_a_lone_cursor_move_shows_its_workload_in_the_detail_pane_at_once():
+    app = fixture_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(0.6)
+
+        await pilot.press("down")
+        await pilot.pause()
+
+        assert "worker" in headline(app)
+
+
+async def test_a_quick_run_of_cursor_moves_ends_with_the_detail_pane_on_its_last_row():
+    app = fixture_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(0.6)
+
+        await pilot.press("down", "down", "down")
+        await pilot.pause(0.8)  # the pane follows a run at most every 0.5 s
+
+        assert table(app).key_at_cursor() == WEB
+        assert "shop/web" in headline(app)

@@ -25,12 +25,11 @@ class ReplicaTable(KeyedTable):
     """
 
     class Chosen(Message):
+        """The operator pressed Enter on a replica (or clicked the one under the cursor)."""
+
         def __init__(self, replica_id: str) -> None:
             super().__init__()
             self.replica_id = replica_id
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
 
     def on_mount(self) -> None:
         for label in COLUMNS:
@@ -52,8 +51,5 @@ class ReplicaTable(KeyedTable):
             )
         self.sync(rows, [r.id for r in replicas])
 
-    def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
-        event.stop()
-        key = self.key_for(event.row_key.value)
-        if key is not None:
-            self.post_message(self.Chosen(key))
+    def _selected_message(self, key: str) -> Message:
+        return self.Chosen(key)

@@ -29,6 +29,8 @@ class SparklinePanel(Vertical):
         self.formatter = formatter
         self._last: tuple[float, ...] | None = None
         self._note: str | None = None
+        self._label_width = 0
+        """Cells of the label's current text (it wraps when wider than the label)."""
 
     def compose(self) -> ComposeResult:
         yield Label(Text(f"{self.title} —"))
@@ -44,15 +46,21 @@ class SparklinePanel(Vertical):
             return
         self._last = values
         self._note = note
-        label = self.query_one(Label)
         if not values:
-            label.update(Text(f"{self.title} — {note or 'no samples yet'}"))
+            self._set_label(Text(f"{self.title} — {note or 'no samples yet'}"))
             self.query_one(Sparkline).data = []
             return
         current, low, high = values[-1], min(values), max(values)
-        label.update(
-            Text(
-                f"{self.title} {self.formatter(current)} · min {self.formatter(low)} · max {self.formatter(high)}"
-            )
+        self._set_label(
+            Text(f"{self.title} {self.formatter(current)} · min {self.formatter(low)} · max {self.formatter(high)}")
         )
         self.query_one(Sparkline).data = list(values)
+
+    def _set_label(self, text: Text) -> None:
+        label = self.query_one(Label)
+        width = label.size.width
+        # A label that stays on one line keeps its size: laying the whole screen out
+        # again for it would cost more than the update (it changes with every sample).
+        one_line = 0 < width and text.cell_len <= width and self._label_width <= width
+        label.update(text, layout=not one_line)
+        self._label_width = text.cell_len

@@ -66,7 +66,7 @@ class WorkloadPanel(Vertical):
     ) -> None:
         headline = self.query_one("#panel-headline", Static)
         if workload is None:
-            headline.update(Text("no workload selected", style="dim"))
+            headline.update(Text("no workload selected", style="dim"), layout=False)
             self.query_one(ReplicaTable).show([])
             return
         text = Text()
@@ -77,7 +77,8 @@ class WorkloadPanel(Vertical):
         text.append_text(safe_text(workload.image, style="dim"))
         text.append("  — ")
         text.append_text(safe_text(workload.reason))
-        headline.update(text)
+        # One line by CSS: no need to lay the screen out again (the caller runs per key).
+        headline.update(text, layout=False)
         self.query_one(ReplicaTable).show(replicas)
         self.query_one("#panel-cpu", SparklinePanel).show(cpu, note=metrics_note)
         self.query_one("#panel-memory", SparklinePanel).show(memory, note=metrics_note)

@@ -44,14 +44,14 @@ class WorkloadRow:
 
 
 class WorkloadTable(KeyedTable):
-    """Workloads by key, updated cell by cell; ``/`` filters by name."""
+    """Workloads by key, updated row by row; ``/`` filters by name."""
 
     DEFAULT_CSS = """
     WorkloadTable { height: 1fr; overflow-x: hidden; }
     """
 
     class Chosen(Message):
-        """The operator pressed Enter on a workload."""
+        """The operator pressed Enter on a workload (or clicked the one under the cursor)."""
 
         def __init__(self, key: WorkloadKey) -> None:
             super().__init__()
@@ -70,6 +70,10 @@ class WorkloadTable(KeyedTable):
         """Case-insensitive substring the workload label must contain."""
         self._rows: dict[WorkloadKey, WorkloadRow] = {}
         self._cell_cache: dict[WorkloadKey, tuple[Text, ...]] = {}
+        self._cell_sources: dict[WorkloadKey, tuple] = {}
+        """What each row's cells were made from, so a changed row keeps its unchanged cells."""
+        self._stale: set[WorkloadKey] = set()
+        """Rows whose workload changed since their cells were made."""
 
     def on_mount(self) -> None:
         for label in COLUMNS:
@@ -85,9 +89,11 @@ class WorkloadTable(KeyedTable):
         for key in removed:
             self._rows.pop(key, None)
             self._cell_cache.pop(key, None)
+            self._cell_sources.pop(key, None)
+            self._stale.discard(key)
         for row in rows:
             self._rows[row.workload.key] = row
-            self._cell_cache.pop(row.workload.key, None)
+            self._stale.add(row.workload.key)
         self._render_rows(keep_cache=True)
 
     def set_filter(self, text: str) -> None:
@@ -102,6 +108,8 @@ class WorkloadTable(KeyedTable):
             age = format_age(now - created.timestamp()) if created else "-"
             if cells[AGE].plain != age:
                 self._cell_cache[key] = cells[:AGE] + (Text(age),) + cells[AGE + 1 :]
+                sources = self._cell_sources[key]
+                self._cell_sources[key] = sources[:AGE] + (age,) + sources[AGE + 1 :]
         self._render_rows(keep_cache=True)
 
     def refresh_styles(self) -> None:
@@ -120,13 +128,16 @@ class WorkloadTable(KeyedTable):
     def _render_rows(self, *, keep_cache: bool = False) -> None:
         if not keep_cache:
             self._cell_cache.clear()
+            self._cell_sources.clear()
         variables = self.app.theme_variables
         now = getattr(self.app, "clock", time.time)()
         order = self.visible_keys()
         cells = {}
+        stale = self._stale
         for key in order:
             cached = self._cell_cache.get(key)
-            if cached is None:
+            if cached is None or key in stale:
+                stale.discard(key)
                 cached = self._cell_cache[key] = self._cells_for(self._rows[key], variables, now)
             cells[key] = cached
         self.sync(cells, order)
@@ -135,25 +146,43 @@ class WorkloadTable(KeyedTable):
         workload = row.workload
         age = format_age(now - workload.created_at.timestamp()) if workload.created_at else "-"
         bad = workload.health in (Health.DEGRADED, Health.FAILED)
-        ready_style = "bold " + variables.get("health-warn", "") if workload.ready < workload.desired else ""
-        return (
-            health_text(workload.health, variables),
-            safe_text(workload.key.label, style="bold" if bad else ""),
-            Text(f"{workload.ready}/{workload.desired}", style=ready_style),
-            safe_text(workload.version),
-            Text(str(workload.restarts), style="bold" if workload.restarts else ""),
-            Text(age),
-            Text(format_cpu(row.cpu)),
-            Text(format_bytes(row.memory)),
-            safe_text(workload.reason, style="" if bad else "dim"),
+        short = workload.ready < workload.desired
+        sources = (
+            workload.health,
+            (workload.key.label, bad),
+            (workload.ready, workload.desired, short),
+            workload.version,
+            workload.restarts,
+            age,
+            format_cpu(row.cpu),
+            format_bytes(row.memory),
+            (workload.reason, bad),
+        )
+        key = workload.key
+        before = self._cell_sources.get(key)
+        old = self._cell_cache.get(key)
+        self._cell_sources[key] = sources
+        makers = (
+            lambda: health_text(workload.health, variables),
+            lambda: safe_text(workload.key.label, style="bold" if bad else ""),
+            lambda: Text(f"{workload.ready}/{workload.desired}", style="bold " + variables.get("health-warn", "") if short else ""),
+            lambda: safe_text(workload.version),
+            lambda: Text(str(workload.restarts), style="bold" if workload.restarts else ""),
+            lambda: Text(age),
+            lambda: Text(sources[6]),
+            lambda: Text(sources[7]),
+            lambda: safe_text(workload.reason, style="" if bad else "dim"),
+        )
+        if before is None or old is None:
+            return tuple(make() for make in makers)
+        # Unchanged cells stay the same objects: the table compares them by identity
+        # and reuses their rendered segments.
+        return tuple(
+            old[index] if before[index] == source else makers[index]() for index, source in enumerate(sources)
         )
 
-    def on_data_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
-        event.stop()
-        self.post_message(self.Focused(self.key_for(event.row_key.value)))
+    def _highlighted_message(self, key: WorkloadKey) -> Message:
+        return self.Focused(key)
 
-    def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
-        event.stop()
-        key = self.key_for(event.row_key.value)
-        if key is not None:
-            self.post_message(self.Chosen(key))
+    def _selected_message(self, key: WorkloadKey) -> Message:
+        return self.Chosen(key)
