@@ -70,6 +70,7 @@ class MainScreen(Screen):
         self._detail_pending = False
         self._shown_title: tuple | None = None
         self._shown_status: Text | None = None
+        self._summaries: list[EnvironmentSummary] = []
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
@@ -211,8 +212,26 @@ class MainScreen(Screen):
             banner.update(text)
             banner.display = True
 
+    def apply_runs(self, changed: set[str]) -> None:
+        """A run changed: the status bar shows the active ones."""
+        self._sync_status(self._summaries)
+
     def _sync_status(self, summaries: list[EnvironmentSummary]) -> None:
+        self._summaries = summaries
         text = Text()
+        active = self.app.run_board.active()
+        if active:
+            # Runs go on off-screen; this line is where the operator sees them.
+            first = active[0]
+            text.append(f" ▶ {first.runbook} ", style="bold reverse")
+            text.append(" ")
+            text.append_text(safe_text(first.workload.label, style="bold"))
+            text.append(f" {first.phase.value} {first.position}")
+            if first.waiting_for:
+                text.append(f" — waits for {first.waiting_for}", style="bold")
+            if len(active) > 1:
+                text.append(f" +{len(active) - 1} more")
+            text.append("  ")
         for summary in summaries:
             name = summary.environment.name
             if summary.connection.connected:

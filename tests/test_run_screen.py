@@ -274,3 +274,27 @@ def test_promote_from_the_matrix_deploys_stagings_version_to_prod_after_the_type
                 await until(pilot, lambda: app.store.workload(prod_web).image == staging_image, "prod on staging's image")
 
         asyncio.run(scenario())
+
+
+def test_an_active_run_shows_in_the_status_bar_after_leaving_its_screen(emulator, tmp_path):
+    from screens.main import MainScreen
+    from widgets.status_bar import StatusBar
+
+    async def scenario():
+        app = WatchfloorApp([backend_for(emulator, tmp_path)])
+        async with app.run_test(size=(100, 30)) as pilot:
+            await healthy_in_store(app, pilot)
+            app.start_runbook("restart", WEB)
+            await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
+
+            await pilot.press("escape")  # answer later
+            await until(pilot, lambda: isinstance(app.screen, RunScreen), "the run screen")
+            await pilot.press("escape")  # leave the run screen; the run goes on
+            await until(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+            status = await until(
+                pilot, lambda: "restart" in (t := str(app.screen.query_one(StatusBar).render())) and t, "the run in the status bar"
+            )
+
+            assert "▶ restart" in status and "shop/web" in status and "waits for confirm" in status
+
+    asyncio.run(scenario())
