@@ -20,8 +20,10 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from console.log_feed import LogFeed, LogRequest
 from console.runbook.run_view import Phase, RunView, StepState, StepView
 from screens.run_dialogs import ChecklistDialog, ConfirmDialog, ResolveDialog, TextDialog
+from widgets.log_view import LogView
 from widgets.safe_text import safe_text
 
 STATE_GLYPHS = {
@@ -165,6 +167,7 @@ class RunScreen(Screen):
         super().__init__()
         self.run_id = run_id
         self._asked: tuple | None = None
+        self._feed: LogFeed | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
@@ -173,14 +176,33 @@ class RunScreen(Screen):
         with Horizontal(id="run-lower"):
             yield Static(id="run-current", classes="pane")
             yield Static(id="run-timeline", classes="pane")
+        logs = LogView(max_lines=500, id="run-logs", classes="pane")
+        logs.show_replica = True
+        logs.can_focus = False
+        yield logs
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#run-steps").border_title = "Steps"
         self.query_one("#run-current").border_title = "Current step"
         self.query_one("#run-timeline").border_title = "Journal"
+        self.query_one("#run-logs").border_title = "Logs"
         self.refresh_view()
         self.set_interval(1.0, self.refresh_view)
+        view = self.view
+        if view is not None:
+            self._feed = self.app.open_logs(view.workload, LogRequest(follow=True, tail=50))
+            self.set_interval(0.3, self._poll_logs)
+
+    def on_unmount(self) -> None:
+        if self._feed is not None:
+            self._feed.close()
+
+    def _poll_logs(self) -> None:
+        if self._feed is not None:
+            lines = self._feed.take()
+            if lines:
+                self.query_one("#run-logs", LogView).append(lines[-500:])
 
     @property
     def view(self) -> RunView | None:
