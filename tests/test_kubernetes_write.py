@@ -173,3 +173,22 @@ def test_a_read_only_environment_refuses_every_write_in_the_adapter(emulator, tm
         assert (after.image, after.desired, after.revision) == (before.image, before.desired, before.revision)
     finally:
         adapter.close()
+
+
+def test_deploy_fails_on_progress_deadline_exceeded(emulator, tmp_path):
+    slow = deployment_object("slowpoke", replicas=1, image="registry.test/slowpoke:1.0")
+    slow["spec"]["progressDeadlineSeconds"] = 6  # × time_scale 0.05: 0.3 s, and -slow pods take 1 s to be Ready
+    emulator.apply(slow)
+    adapter = make_adapter(emulator, tmp_path)
+    key = WorkloadKey("cluster", "shop", "slowpoke")
+    try:
+        deadline = time.monotonic() + 20
+        while adapter.observe(key).health != Health.HEALTHY and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+        with pytest.raises(AdapterError) as caught:
+            adapter.deploy(key, "registry.test/slowpoke:2.0-slow", timeout=60)
+
+        assert "ProgressDeadlineExceeded" in caught.value.summary
+    finally:
+        adapter.close()
