@@ -194,6 +194,8 @@ class WatchfloorApp(App):
     def tick(self) -> Delta:
         """Drain the store and let the visible screen apply what changed."""
         delta = self.store.drain()
+        if not self.screen_stack:
+            return delta  # starting up or shutting down: nothing to show it on
         screen = self.screen
         if delta:
             apply = getattr(screen, "apply_delta", None)
