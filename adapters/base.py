@@ -323,6 +323,155 @@ class WritableAdapter(Adapter, Protocol):
         """Remove the lock whoever holds it; return who held it (the caller journals this)."""
 
 
+# --- Progressive releases (issue D) ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseState:
+    """A canary or blue-green release on one workload, read fresh from the backend.
+
+    Canary: ``stable_*`` is the workload as it was, ``new_*`` the canary replicas
+    (Docker: containers labelled ``watchfloor.track=canary``; Kubernetes: the
+    ``<name>-canary`` Deployment, or an Argo ``Rollout``'s canary). Blue-green:
+    ``stable_*`` is the colour taking traffic (``live``), ``new_*`` the other one.
+    """
+
+    workload: WorkloadKey
+    kind: str
+    """"canary", "blue-green", or "" when no release is under way."""
+    stable_image: str = ""
+    new_image: str = ""
+    stable_replicas: int = 0
+    new_replicas: int = 0
+    """Desired replicas of each side."""
+    new_ready: int = 0
+    weight: int = 0
+    """Canary: the achieved share of replicas on the new image, in percent."""
+    live: str = ""
+    """Blue-green: the colour the service selects ("blue"/"green")."""
+    idle_scaled_up: bool = False
+    """Blue-green: the colour not taking traffic still has replicas (instant switch back)."""
+    phase: str = ""
+    """The backend's own word where it has one (an Argo Rollout's phase and step)."""
+    message: str = ""
+    """One sentence: "canary 1.5.0: 1 of 4 replicas (25 %), 1 ready"."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "workload": self.workload.label,
+            "kind": self.kind,
+            "stable_image": self.stable_image,
+            "new_image": self.new_image,
+            "stable_replicas": self.stable_replicas,
+            "new_replicas": self.new_replicas,
+            "new_ready": self.new_ready,
+            "weight": self.weight,
+            "live": self.live,
+            "idle_scaled_up": self.idle_scaled_up,
+            "phase": self.phase,
+            "message": self.message,
+        }
+
+
+def canary_replicas(stable: int, weight: int) -> int:
+    """Canary replicas K beside ``stable`` ones so K/(stable+K) is nearest ``weight`` %.
+
+    At least one (a canary of nothing measures nothing) while ``weight`` > 0; ties go to
+    the smaller K (less exposure). ``weight`` >= 100 means as many as stable.
+    """
+    if weight <= 0:
+        return 0
+    if weight >= 100 or stable <= 0:
+        return max(stable, 1)
+    best, best_error = 1, abs(1 / (stable + 1) - weight / 100)
+    for k in range(2, stable * 100 + 1):
+        error = abs(k / (stable + k) - weight / 100)
+        if error < best_error - 1e-12:
+            best, best_error = k, error
+        elif k / (stable + k) > weight / 100:
+            break
+    return best
+
+
+def achieved_weight(stable: int, canary: int) -> int:
+    """The percentage of replicas on the canary, rounded."""
+    total = stable + canary
+    return round(100 * canary / total) if total else 0
+
+
+@runtime_checkable
+class ReleaseAdapter(Protocol):
+    """Canary and blue-green verbs. Same contract as `WritableAdapter`: each refuses on
+    a read-only environment, blocks until the backend reached the asked state (new
+    replicas ready, health-gated) or failed, raises only ``AdapterError``, and returns a
+    `WriteResult` whose ``detail`` holds the facts a resume needs (replica ids, the
+    achieved weight, the colours)."""
+
+    def canary_start(
+        self,
+        key: WorkloadKey,
+        image: str,
+        weight: int,
+        *,
+        timeout: float = 300.0,
+        change_cause: str = "",
+        progress: Progress | None = None,
+        stop: StopFlag | None = None,
+    ) -> WriteResult:
+        """Start canary replicas of ``image`` beside the stable ones at ``weight`` %
+        (nearest achievable; the message says what was achieved)."""
+
+    def canary_set_weight(
+        self, key: WorkloadKey, weight: int, *, timeout: float = 300.0, progress: Progress | None = None, stop: StopFlag | None = None
+    ) -> WriteResult: ...
+
+    def canary_promote(
+        self, key: WorkloadKey, *, timeout: float = 300.0, change_cause: str = "", progress: Progress | None = None, stop: StopFlag | None = None
+    ) -> WriteResult:
+        """Roll the stable replicas to the canary's image (health-gated), then remove the canary."""
+
+    def canary_abort(
+        self, key: WorkloadKey, *, timeout: float = 300.0, progress: Progress | None = None, stop: StopFlag | None = None
+    ) -> WriteResult:
+        """Remove the canary replicas; stable is left untouched. No canary: a no-op result."""
+
+    def bluegreen_deploy(
+        self,
+        key: WorkloadKey,
+        image: str,
+        *,
+        timeout: float = 300.0,
+        change_cause: str = "",
+        progress: Progress | None = None,
+        stop: StopFlag | None = None,
+    ) -> WriteResult:
+        """Start the idle colour with ``image`` and as many replicas as live has, wait until ready."""
+
+    def bluegreen_switch(
+        self, key: WorkloadKey, *, timeout: float = 300.0, progress: Progress | None = None, stop: StopFlag | None = None
+    ) -> WriteResult:
+        """Send traffic to the idle colour; the old colour stays up (Kubernetes) or
+        stopped but kept (Docker), so a switch back is quick."""
+
+    def bluegreen_switch_back(
+        self, key: WorkloadKey, *, timeout: float = 300.0, progress: Progress | None = None, stop: StopFlag | None = None
+    ) -> WriteResult:
+        """Undo the last switch: traffic back to the previous colour."""
+
+    def bluegreen_scale_down(
+        self, key: WorkloadKey, *, timeout: float = 300.0, progress: Progress | None = None, stop: StopFlag | None = None
+    ) -> WriteResult:
+        """Scale the colour not taking traffic to zero (its definition is kept for a later rollback)."""
+
+    def bluegreen_abort(
+        self, key: WorkloadKey, *, timeout: float = 300.0, progress: Progress | None = None, stop: StopFlag | None = None
+    ) -> WriteResult:
+        """Before a switch: remove the idle colour's new replicas; live is left untouched."""
+
+    def release_state(self, key: WorkloadKey) -> ReleaseState:
+        """The release under way on ``key`` (``kind == ""`` when none), read fresh."""
+
+
 def refuse_if_read_only(environment: Environment, verb: str, key: WorkloadKey) -> None:
     """The adapter-layer guard every write calls first."""
     if environment.read_only:
@@ -338,6 +487,10 @@ __all__ = [
     "LockHolder",
     "Observation",
     "Progress",
+    "ReleaseAdapter",
+    "ReleaseState",
+    "achieved_weight",
+    "canary_replicas",
     "WritableAdapter",
     "WriteResult",
     "refuse_if_read_only",
