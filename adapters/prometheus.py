@@ -498,7 +498,7 @@ def _ssl_context(verify_tls: bool | str) -> ssl.SSLContext:
 
 # --- query templates ---------------------------------------------------------------------
 
-PLACEHOLDERS = ("workload", "namespace", "service")
+PLACEHOLDERS = ("workload", "namespace", "service", "version", "track")
 """Names a `named_query` template may use as ``{name}``."""
 
 _REGEX_META = set("\\.+*?()|[]{}^$")
@@ -527,8 +527,11 @@ def promql_string_escape(value: str, quote: str = '"') -> str:
     return "".join(out)
 
 
-def named_query(template: str, *, workload: str = "", namespace: str = "", service: str = "") -> str:
-    """Fill ``{workload}``, ``{namespace}`` and ``{service}`` into a PromQL template.
+def named_query(
+    template: str, *, workload: str = "", namespace: str = "", service: str = "", version: str = "", track: str = ""
+) -> str:
+    """Fill ``{workload}``, ``{namespace}``, ``{service}``, ``{version}`` and ``{track}``
+    into a PromQL template (a canary gate asks about ``version="{version}"``).
 
     Each placeholder must sit inside a quoted string (a label value); its value is
     escaped for that string, so no name can end the string early and add PromQL of
@@ -542,7 +545,7 @@ def named_query(template: str, *, workload: str = "", namespace: str = "", servi
         ValueError: A placeholder outside a quoted string, or a value containing a
             backtick inside a backtick (raw) string, which cannot be escaped.
     """
-    values = {"workload": workload, "namespace": namespace, "service": service}
+    values = {"workload": workload, "namespace": namespace, "service": service, "version": version, "track": track}
     out: list[str] = []
     i, n = 0, len(template)
     quote: str | None = None  # the open string's quote character

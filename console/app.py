@@ -7,6 +7,7 @@ ask the app (``open_logs``, ``prefer_stats``) which starts work in threads.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -156,6 +157,10 @@ class WatchfloorApp(App):
         self.set_interval(TICK_SECONDS, self.tick)
         if self._start_backends:
             self._preload_runbooks()
+        # Everything alive after the first frame (modules, stylesheets, widgets) lives as
+        # long as the app: out of the collector's sight, gen-2 pauses halve (measured
+        # under churn, benchmarks/RESULTS.md) and they were the key-latency maximum.
+        self.call_after_refresh(gc.freeze)
 
     def on_unmount(self) -> None:
         self._stop.set()

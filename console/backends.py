@@ -10,10 +10,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters.base import Adapter
+from adapters.base import Adapter, AdapterError, ErrorKind
 from adapters.docker_host import local_docker_host
-from console.config import Config, DockerEnvironmentConfig, KubernetesEnvironmentConfig
-from console.model import Environment, EnvironmentKind
+from console.config import (
+    Config,
+    ConfigError,
+    DockerEnvironmentConfig,
+    KubernetesEnvironmentConfig,
+    PrometheusConfig,
+    resolve_reference,
+)
+from console.model import Environment, EnvironmentKind, NamedQuery
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +29,36 @@ class Backend:
 
     environment: Environment
     make_adapter: Callable[[], Adapter]
+    make_prometheus: Callable[[], object] | None = None
+    """A new ``adapters.prometheus.PrometheusSource`` for the environment's Prometheus;
+    None when it has none. Raises ``AdapterError`` (BAD_INPUT) when its token
+    reference cannot be resolved."""
+    queries: tuple[NamedQuery, ...] = ()
+    """The environment's named queries, in config order."""
+    metrics_simulated: bool = False
+    """The Prometheus data is simulated (the demo)."""
+
+
+def _prometheus(spec: PrometheusConfig | None, environment_name: str) -> dict:
+    """Backend fields for an environment's Prometheus (none when it has none)."""
+    if spec is None:
+        return {}
+
+    def make_prometheus():
+        from adapters.prometheus import PrometheusSource
+
+        token = None
+        if spec.bearer_token:
+            try:
+                token = resolve_reference(spec.bearer_token, field=f"{environment_name}.prometheus.bearer_token")
+            except ConfigError as error:
+                problem = error.problems[0] if getattr(error, "problems", None) else None
+                summary = problem.message if problem else "the Prometheus token cannot be read"
+                raise AdapterError(ErrorKind.BAD_INPUT, f"Prometheus of {environment_name}: {summary}") from None
+        return PrometheusSource(spec.url, headers=spec.headers, bearer_token=token, verify_tls=spec.verify_tls, timeout=spec.timeout)
+
+    queries = tuple(NamedQuery(name, q.query, q.unit, q.title) for name, q in spec.queries.items())
+    return {"make_prometheus": make_prometheus, "queries": queries, "metrics_simulated": spec.simulated}
 
 
 def _docker(spec: DockerEnvironmentConfig, read_only: bool, state_dir: Path | None = None) -> Backend:
@@ -45,7 +82,7 @@ def _docker(spec: DockerEnvironmentConfig, read_only: bool, state_dir: Path | No
             environment, host=host, tls_verify=spec.tls_verify, cert_path=cert_path, state_dir=state_dir
         )
 
-    return Backend(environment, make_adapter)
+    return Backend(environment, make_adapter, **_prometheus(spec.prometheus, spec.name))
 
 
 def _kubernetes(spec: KubernetesEnvironmentConfig, read_only: bool, state_dir: Path | None = None) -> Backend:
@@ -69,7 +106,7 @@ def _kubernetes(spec: KubernetesEnvironmentConfig, read_only: bool, state_dir: P
 
         return KubernetesAdapter(environment, kubeconfig=kubeconfig, context=spec.context, namespaces=namespaces)
 
-    return Backend(environment, make_adapter)
+    return Backend(environment, make_adapter, **_prometheus(spec.prometheus, spec.name))
 
 
 _FACTORIES: dict[str, Callable] = {"docker": _docker, "kubernetes": _kubernetes}

@@ -73,6 +73,7 @@ __all__ = [
     "DockerEnvironmentConfig",
     "EnvironmentConfig",
     "KubernetesEnvironmentConfig",
+    "NamedQueryConfig",
     "PrometheusConfig",
     "default_config",
     "is_reference",
@@ -183,6 +184,25 @@ class _Model(BaseModel):
 # --- models -----------------------------------------------------------------------
 
 
+_QUERY_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+class NamedQueryConfig(_Model):
+    """One named PromQL query of an environment: a sparkline in the detail pane, and a
+    name a runbook gate may use (``query: error_ratio``).
+
+    Attributes:
+        query: PromQL with ``{workload}``, ``{namespace}`` and ``{service}``
+            placeholders, filled in (escaped) per workload.
+        unit: What the value is in: ``""``, ``%``/``ratio``, ``s``, ``req/s``, ``B`` …
+        title: A short label for the sparkline; the query's name when empty.
+    """
+
+    query: Annotated[str, Field(min_length=1)]
+    unit: str = ""
+    title: str = ""
+
+
 class PrometheusConfig(_Model):
     """The Prometheus server that feeds an environment's sparklines and gates.
 
@@ -191,12 +211,48 @@ class PrometheusConfig(_Model):
         bearer_token: A reference to the token, ``${VAR}`` or ``file:/path``.
         timeout: Seconds per request.
         verify_tls: Check the server's certificate.
+        headers: Extra request headers (a tenant header for Mimir, say); never
+            credentials — those go in ``bearer_token``.
+        queries: Named queries, by name: the detail pane's metric sparklines, in
+            this order, and names runbook gates may use.
+        simulated: The server's data is simulated (set for the embedded demo); the
+            console labels it so.
     """
 
     url: str
     bearer_token: str | None = None
     timeout: float = Field(default=5.0, gt=0, allow_inf_nan=False)
     verify_tls: bool = True
+    headers: dict[str, str] = {}
+    queries: dict[str, NamedQueryConfig] = {}
+    simulated: bool = False
+
+    @field_validator("headers")
+    @classmethod
+    def _plain_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not name or not all(33 <= ord(ch) < 127 and ch != ":" for ch in name):
+                raise _Invalid(f"header name {_show(name)} is not a valid HTTP header name", "write e.g. X-Scope-OrgID: team-a")
+            if name.lower() in ("authorization", "proxy-authorization", "cookie"):
+                # A credential in a header would sit in the config in plain text.
+                raise _Invalid(
+                    f"header {printable(name, 40)} carries credentials and may not be set here",
+                    "write bearer_token: ${PROMETHEUS_TOKEN} instead",
+                )
+            if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+                raise _Invalid(f"header {printable(name, 40)} has control characters", "write the value on one line")
+        return value
+
+    @field_validator("queries")
+    @classmethod
+    def _query_names(cls, value: dict[str, NamedQueryConfig]) -> dict[str, NamedQueryConfig]:
+        for name in value:
+            if not _QUERY_NAME.fullmatch(name):
+                raise _Invalid(
+                    f"query name {_show(name)} is not allowed",
+                    "use lowercase letters, digits and '_', e.g. error_ratio",
+                )
+        return value
 
     @field_validator("url")
     @classmethod

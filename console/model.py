@@ -54,6 +54,21 @@ class Environment:
 
 
 @dataclass(frozen=True, slots=True)
+class NamedQuery:
+    """A named PromQL query of an environment (config ``prometheus.queries``)."""
+
+    name: str
+    query: str
+    """PromQL with ``{workload}``/``{namespace}``/``{service}`` placeholders."""
+    unit: str = ""
+    title: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.title or self.name.replace("_", " ")
+
+
+@dataclass(frozen=True, slots=True)
 class WorkloadKey:
     """Identifies a workload inside its environment."""
 

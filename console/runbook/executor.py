@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.base import AdapterError, ErrorKind, LockHolder, Observation, StopSignal, WriteResult
-from console.model import Environment, Health, WorkloadKey
+from console.model import Environment, Health, NamedQuery, WorkloadKey
 from console.redact import redact_text
 from console.runbook.run_view import Outcome, Phase, RunView, StepState, StepView, TimelineEntry
 
@@ -99,6 +99,14 @@ class _WaitSkipped(Exception):
     pass
 
 
+class _Jump(Exception):
+    """Go on at another step (a full promote skips to the promote step)."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
+
+
 class _Detached(Exception):
     """The console is closing: leave the run unfinished and resumable."""
 
@@ -117,6 +125,8 @@ class RunExecutor:
         journal,
         options: RunOptions | None = None,
         on_update: Callable[[RunView], None] | None = None,
+        prometheus: Callable[[], Any] | None = None,
+        queries: tuple[NamedQuery, ...] = (),
     ) -> None:
         self.loaded = loaded
         self.runbook = loaded.runbook
@@ -149,6 +159,14 @@ class RunExecutor:
         self._renewing = threading.Event()
         self._confirmed = False
         """A confirm step passed in this run; writes before one get an implicit confirmation."""
+        self._prometheus = prometheus
+        self._queries = queries
+        self._view_lock = threading.RLock()
+        self._background: dict[int, tuple[Any, threading.Event, threading.Thread]] = {}
+        """Background gates by step index: the gate, its stop event, its thread."""
+        self._release: str | None = None
+        """The release this run has open: "canary", "bluegreen-idle" (new colour up,
+        not live), "bluegreen-live" (switched), or None. Undo and abort clean it up."""
 
     # -- outside world -------------------------------------------------------------------
 
@@ -161,14 +179,17 @@ class RunExecutor:
             self._stop.set_soon()
 
     def _publish(self, **changes) -> None:
-        self.view = replace(self.view, **changes)
-        if self._on_update is not None:
-            self._on_update(self.view)
+        # Background gates publish from their own threads.
+        with self._view_lock:
+            self.view = replace(self.view, **changes)
+            if self._on_update is not None:
+                self._on_update(self.view)
 
     def _set_step(self, index: int, **changes) -> None:
-        steps = list(self.view.steps)
-        steps[index] = replace(steps[index], **changes)
-        self._publish(steps=tuple(steps))
+        with self._view_lock:
+            steps = list(self.view.steps)
+            steps[index] = replace(steps[index], **changes)
+            self._publish(steps=tuple(steps))
 
     def _record(self, event: str, *, step: str | None = None, data: dict | None = None, error_context: str | None = None, text: str = "") -> None:
         self.journal.append(
@@ -180,7 +201,8 @@ class RunExecutor:
             deployment_status=self.view.phase.value,
         )
         entry = TimelineEntry(datetime.now(UTC), event, step, text or event)
-        self.view = replace(self.view, timeline=(*self.view.timeline, entry)[-200:])
+        with self._view_lock:
+            self.view = replace(self.view, timeline=(*self.view.timeline, entry)[-200:])
         _maybe_kill(event, step)
 
     def _phase(self, phase: Phase, message: str) -> None:
@@ -246,6 +268,7 @@ class RunExecutor:
         self._from_revision = started.get("from_revision")
         self._deployed = state.deployed
         self._confirmed = state.confirmed
+        self._release = state.release
         steps = list(self.view.steps)
         for index, view in enumerate(steps):
             recorded = state.steps.get(view.id)
@@ -355,18 +378,31 @@ class RunExecutor:
     def _walk(self, index: int, *, first_resolution: str | None = None) -> None:
         try:
             while index < len(self.view.steps):
-                self._between_steps()
-                index = self._run_step(index)
+                try:
+                    self._between_steps()
+                    index = self._run_step(index)
+                except _Jump as jump:
+                    index = jump.index
+            self._stop_background_gates("the run's steps are done")
             self._finish(Phase.HEALTHY, self._success_message())
         except _Aborted as aborted:
             self._cancel_current(str(aborted))
-            self._finish(Phase.ABORTED, str(aborted) or "aborted by the operator")
+            self._stop_background_gates("aborted")
+            cleanup = self._close_release_quietly()
+            self._finish(Phase.ABORTED, (str(aborted) or "aborted by the operator") + cleanup)
         except _Undo as undo:
             self._cancel_current(str(undo))
+            self._stop_background_gates("rolled back")
             self._roll_back(str(undo) or "undone by the operator")
         except _RunFailed as failed:
+            self._stop_background_gates("failed")
+            if self._release in ("canary", "bluegreen-idle", "bluegreen-live"):
+                # A half-done release is never left behind: the failed step ends it.
+                self._roll_back(str(failed))
+                return
             self._finish(Phase.DEGRADED, str(failed))
         except _Paused as paused:
+            self._stop_background_gates("paused headless")
             self._finish(Phase.ABORTED, str(paused), release=True)
 
     def _success_message(self) -> str:
@@ -475,6 +511,14 @@ class RunExecutor:
         actor = command.actor or self._actor
         if command.verb == "detach":
             raise _Detached()
+        if command.verb == "background_gate":
+            index, message = command.arg
+            if index in self._background:
+                self._background_failed(index, message)
+            return
+        if command.verb == "promote_full":
+            self._promote_full(command)
+            return
         if command.verb == "note":
             self._record("operator.note", data={"text": str(command.arg or ""), "by": actor}, text=f"note: {command.arg}")
         elif command.verb == "abort":
@@ -483,6 +527,36 @@ class RunExecutor:
         elif command.verb == "undo":
             self._record("operator.undo", data={"reason": str(command.arg or ""), "by": actor}, text="undo")
             raise _Undo(f"undone by {actor}" + (f": {command.arg}" if command.arg else ""))
+
+    def _promote_full(self, command: Command) -> None:
+        """Skip every step up to the promote step (Argo's ``promote --full``); needs a reason."""
+        by = command.actor or self._actor
+        reason = str(command.arg or "").strip()
+        current = self.view.current if self.view.current is not None else 0
+        if not reason:
+            self._record("operator.promote_full", data={"by": by, "refused": "no reason given"}, text="full promote refused: give a reason")
+            return
+        target = next(
+            (
+                i
+                for i, step in enumerate(self.runbook.steps)
+                if i >= current and step.kind == "action" and step.verb in ("canary.promote", "bluegreen.switch")
+            ),
+            None,
+        )
+        if target is None:
+            self._record("operator.promote_full", data={"by": by, "reason": reason, "refused": "no promote step ahead"}, text="full promote: no promote step ahead")
+            return
+        self._record("operator.promote_full", data={"by": by, "reason": reason, "to": self.runbook.steps[target].id}, text=f"promoted fully by {by}: {reason}")
+        self._stop_background_gates(f"promoted fully by {by}")
+        why = f"skipped: promoted fully by {by}: {reason}"
+        for i in range(current, target):
+            if not self.view.steps[i].state.finished:
+                self._set_step(i, state=StepState.SKIPPED, message=why, finished=datetime.now(UTC), deadline=None)
+                self._record("step.finished", step=self.runbook.steps[i].id, data={"state": "skipped", "message": why})
+        # The promote step itself still asks for its confirmation if it is a write
+        # before any confirm: a reason is not a yes.
+        raise _Jump(target)
 
     def _pause_loop(self, why: str, *, failed_step: int | None = None) -> str:
         """Wait in Paused until the operator resumes; returns resume | retry | skip."""
@@ -513,6 +587,10 @@ class RunExecutor:
                 raise _StepFailed(f"skipped: {command.arg or 'no reason given'}", StepState.SKIPPED)
             if command.verb == "skip_wait":
                 raise _WaitSkipped()
+            if command.verb == "promote":
+                by = command.actor or self._actor
+                self._record("operator.promote", step=self.view.steps[index].id, data={"by": by, "reason": str(command.arg or "")}, text=f"promoted by {by}")
+                raise _StepFailed(f"promoted by {by}: step skipped", StepState.SKIPPED)
             self._handle_common(command)
 
     # -- steps --------------------------------------------------------------------------
@@ -528,6 +606,11 @@ class RunExecutor:
                 state, message = self._execute(index, step)
             except _StepFailed as failure:
                 state, message = failure.state, str(failure)
+            if state is StepState.RUNNING:
+                # A background gate: it goes on measuring beside the later steps.
+                self._set_step(index, message=message, deadline=None)
+                self._record("gate.background", step=step.id, data={"message": message}, text=f"{step.id}: {message}")
+                return index + 1
             self._set_step(index, state=state, message=message, finished=datetime.now(UTC), deadline=None)
             self._record("step.finished", step=step.id, data={"state": state.value, "message": message}, text=f"{step.id}: {state.value} — {message}")
             if state in (StepState.PASSED, StepState.SKIPPED):
@@ -609,14 +692,70 @@ class RunExecutor:
         elif verb == "scale":
             request |= {"replicas": int(step.replicas)}
             call = lambda: self.adapter.scale(self.key, int(step.replicas), timeout=timeout, progress=progress, stop=self._stop)  # noqa: E731
+        elif verb.startswith(("canary.", "bluegreen.")):
+            call = self._release_call(step, request, timeout=timeout, progress=progress)
         else:
             raise _StepFailed(f"this backend has no {verb!r} action")
         result = self._adapter_call(step.id, request, call)
+        self._release = _release_after(verb, self._release)
+        if verb in ("canary.promote", "bluegreen.switch"):
+            self._deployed = True
         if verb == "deploy":
             self._deployed = True
         elif verb == "rollback" and result.to_version:
             self._publish(to_version=result.to_version, to_image=str(result.detail.get("image_after") or ""))
         return StepState.PASSED, result.message
+
+    def _release_call(self, step, request: dict[str, Any], *, timeout: float, progress) -> Callable[[], WriteResult]:
+        """The adapter call of a canary or blue-green verb (``request`` gets its arguments)."""
+        verb = step.verb
+        method = getattr(self.adapter, verb.replace(".", "_"), None)
+        if method is None:
+            raise _StepFailed(f"{self.environment.name} ({self.environment.kind.value}) has no {verb} action")
+        cause = f"watchfloor {self.runbook.name} {self.view.run_id} by {self._actor}"
+        common = {"timeout": timeout, "progress": progress, "stop": self._stop}
+        if verb == "canary.start":
+            request |= {"image": step.image, "weight": int(step.weight)}
+            self._publish(to_image=step.image, to_version=_version_of(step.image))
+            return lambda: method(self.key, step.image, int(step.weight), change_cause=cause, **common)
+        if verb == "canary.set_weight":
+            request |= {"weight": int(step.weight)}
+            return lambda: method(self.key, int(step.weight), **common)
+        if verb == "bluegreen.deploy":
+            request |= {"image": step.image}
+            self._publish(to_image=step.image, to_version=_version_of(step.image))
+            return lambda: method(self.key, step.image, change_cause=cause, **common)
+        if verb == "canary.promote":
+            return lambda: method(self.key, change_cause=cause, **common)
+        return lambda: method(self.key, **common)
+
+    def _close_release_quietly(self) -> str:
+        """After an operator abort: take an open release back; returns what was done, for the message."""
+        if not self._release:
+            return ""
+        try:
+            return "; " + self._close_release("aborted")
+        except (_StepFailed, AdapterError) as error:
+            return f"; cleaning up the {self._release} failed: {error} — check {self.key.label}"
+
+    def _close_release(self, why: str) -> str:
+        """Put traffic and replicas back as they were before the release; journaled like any write."""
+        release = self._release
+        calls: list[str] = []
+        if release == "bluegreen-live":
+            calls = ["bluegreen.switch_back", "bluegreen.abort"]
+        elif release == "bluegreen-idle":
+            calls = ["bluegreen.abort"]
+        elif release == "canary":
+            calls = ["canary.abort"]
+        messages = []
+        for verb in calls:
+            method = getattr(self.adapter, verb.replace(".", "_"))
+            request = {"verb": verb, "workload": self.key.label, "environment": self.environment.name, "why": why}
+            result = self._adapter_call(ROLLBACK_STEP, request, lambda method=method: method(self.key, timeout=300.0, progress=None, stop=None))
+            self._release = _release_after(verb, self._release)
+            messages.append(result.message)
+        return "; ".join(messages)
 
     def _confirm_write(self, index: int, step) -> None:
         """Every write asks (DESIGN §7): a runbook without a confirm step before its first
@@ -626,6 +765,15 @@ class RunExecutor:
             "rollback": "roll back",
             "restart": "restart every replica of",
             "scale": f"scale to {getattr(step, 'replicas', '?')} replicas:",
+            "canary.start": f"start a {getattr(step, 'weight', '?')} % canary of {getattr(step, 'image', '')} for",
+            "canary.set_weight": f"set the canary weight to {getattr(step, 'weight', '?')} % for",
+            "canary.promote": "promote the canary of",
+            "canary.abort": "abort the canary of",
+            "bluegreen.deploy": f"deploy {getattr(step, 'image', '')} as the idle colour of",
+            "bluegreen.switch": "switch traffic to the new colour of",
+            "bluegreen.switch_back": "switch traffic back for",
+            "bluegreen.scale_down": "scale down the old colour of",
+            "bluegreen.abort": "remove the idle colour of",
         }.get(step.verb, step.verb)
         question = SimpleNamespace(
             id=step.id,
@@ -675,8 +823,10 @@ class RunExecutor:
 
     def _gate(self, index: int, step) -> tuple[StepState, str]:
         gate_type = getattr(step, "type", "health")
+        if gate_type == "prometheus":
+            return self._prometheus_gate(index, step)
         if gate_type != "health":
-            raise _StepFailed(f"gate type {gate_type!r} is not supported yet")
+            raise _StepFailed(f"gate type {gate_type!r} is not supported")
         within = _seconds(getattr(step, "within", None)) or _seconds(getattr(step, "timeout", None)) or DEFAULT_GATE_WITHIN
         stable_for = _seconds(getattr(step, "stable_for", None)) or 0.0
         expect_image = self.view.to_image if self._deployed else ""
@@ -726,6 +876,112 @@ class RunExecutor:
                 what = _describe(observation) if observation else "never observed"
                 raise _StepFailed(f"not healthy within {_human(within)}: {what}")
             self._sleep(self.options.poll_seconds, index)
+
+    # Prometheus gates -------------------------------------------------------------------
+
+    def _make_prometheus_gate(self, step):
+        from console.runbook.prometheus_gate import GateUnavailable, PrometheusGate, fill_query
+
+        try:
+            query, unit = fill_query(step, self.key, version=self.view.to_version, queries=self._queries)
+        except GateUnavailable as error:
+            raise _StepFailed(str(error)) from None
+        return PrometheusGate(step, query, unit, self._prometheus)
+
+    def _take_measurement(self, index: int, gate) -> None:
+        measurement = gate.measure()
+        line = gate.describe(measurement)
+        self._record(
+            "gate.measurement",
+            step=gate.step.id,
+            data={"query": gate.query, **measurement.to_json(), "phase": gate.state.phase.value},
+            error_context=measurement.message if measurement.value is None else None,
+            text=line,
+        )
+        self._set_step(index, gate=gate.view(), detail=(*self.view.steps[index].detail, line)[-8:])
+
+    def _prometheus_gate(self, index: int, step) -> tuple[StepState, str]:
+        gate = self._make_prometheus_gate(step)
+        self._set_step(index, gate=gate.view(), detail=(f"query: {gate.query}",))
+        if step.background:
+            stop = threading.Event()
+            thread = threading.Thread(target=self._background_gate, args=(index, gate, stop), name=f"gate-{step.id}", daemon=True)
+            self._background[index] = (gate, stop, thread)
+            thread.start()
+            return StepState.RUNNING, f"measuring in the background every {_human(gate.state.interval)}"
+        try:
+            while not gate.done:
+                delay = gate.state.next_delay() or 0.0
+                if delay:
+                    self._set_step(index, deadline=time.time() + delay)
+                    self._sleep(delay, index)
+                self._take_measurement(index, gate)
+        except _StepFailed as failure:
+            if failure.state is StepState.SKIPPED:
+                gate.stop("skipped by the operator")
+                self._set_step(index, gate=gate.view())
+            raise
+        finally:
+            gate.close()
+        return self._gate_outcome(gate)
+
+    @staticmethod
+    def _gate_outcome(gate) -> tuple[StepState, str]:
+        from console.runbook.analysis import Phase as GatePhase
+
+        phase, counts = gate.state.phase, gate.state.counts
+        summary = f"{gate.state.message} ({counts})"
+        if phase is GatePhase.SUCCESSFUL:
+            return StepState.PASSED, f"passed: {summary}"
+        if phase is GatePhase.INCONCLUSIVE:
+            return StepState.INCONCLUSIVE, f"inconclusive: {summary}"
+        if phase is GatePhase.ERROR:
+            last = gate.state.measurements[-1].message if gate.state.measurements else ""
+            return StepState.FAILED, f"error: {summary}" + (f"; last: {last}" if last else "")
+        return StepState.FAILED, f"failed: {summary}"
+
+    def _background_gate(self, index: int, gate, stop: threading.Event) -> None:
+        try:
+            while not gate.done and not stop.is_set():
+                delay = gate.state.next_delay() or 0.0
+                if stop.wait(delay):
+                    break
+                self._take_measurement(index, gate)
+        except Exception as error:  # noqa: BLE001 - a gate thread must never die silently
+            self._inbox.put(Command("background_gate", (index, f"gate thread failed: {error}"), "watchfloor"))
+            return
+        finally:
+            gate.close()
+        if gate.done and not stop.is_set():
+            state, message = self._gate_outcome(gate)
+            if state is not StepState.PASSED:
+                self._inbox.put(Command("background_gate", (index, message), "watchfloor"))
+
+    def _stop_background_gates(self, reason: str) -> None:
+        """End every background gate (run over, promoted, undone) and record how each ended."""
+        for index, (gate, stop, thread) in list(self._background.items()):
+            stop.set()
+            thread.join(timeout=10)
+            gate.stop(reason)
+            state, message = self._gate_outcome(gate)
+            if state is StepState.PASSED or self.view.steps[index].state is StepState.RUNNING:
+                self._set_step(index, state=state, message=message, gate=gate.view(), finished=datetime.now(UTC))
+                self._record("step.finished", step=gate.step.id, data={"state": state.value, "message": message}, text=f"{gate.step.id}: {state.value} — {message}")
+        self._background.clear()
+
+    def _background_failed(self, index: int, message: str) -> None:
+        """A background gate decided against the release while another step runs."""
+        gate, stop, _thread = self._background.pop(index)
+        stop.set()
+        step = self.runbook.steps[index]
+        state = StepState.INCONCLUSIVE if message.startswith("inconclusive") else StepState.FAILED
+        self._set_step(index, state=state, message=message, gate=gate.view(), finished=datetime.now(UTC))
+        self._record("step.finished", step=step.id, data={"state": state.value, "message": message}, text=f"{step.id}: {state.value} — {message}")
+        decision = self._on_fail(index, step, message)
+        if decision == "retry":
+            # Measure afresh beside whatever runs now.
+            self._prometheus_gate(index, step)
+            self._set_step(index, state=StepState.RUNNING, finished=None)
 
     def _sleep(self, seconds: float, index: int) -> None:
         end = time.monotonic() + seconds
@@ -835,12 +1091,25 @@ class RunExecutor:
         """Put the version the run started from back, then check it is healthy."""
         self._phase(Phase.PROGRESSING, f"rolling back: {why}")
         steps = [s for s in self.view.steps if s.id != ROLLBACK_STEP]
-        steps.append(StepView(id=ROLLBACK_STEP, title="Roll back to the version before the run", kind="action"))
+        title = {
+            "canary": "Abort the canary (stable untouched)",
+            "bluegreen-idle": "Remove the new colour (live untouched)",
+            "bluegreen-live": "Switch traffic back, remove the new colour",
+        }.get(self._release or "", "Roll back to the version before the run")
+        steps.append(StepView(id=ROLLBACK_STEP, title=title, kind="action"))
         index = len(steps) - 1
         self._publish(steps=tuple(steps), current=index)
         self._set_step(index, state=StepState.RUNNING, started=datetime.now(UTC))
         self._record("step.started", step=ROLLBACK_STEP, data={"kind": "action", "why": why})
         try:
+            if self._release:
+                message = self._close_release(why)
+                self._deployed = False
+                state, gate_message = self._health_gate(index, ROLLBACK_STEP, within=DEFAULT_GATE_WITHIN, stable_for=0.0, expect_image=self.view.from_image)
+                self._set_step(index, state=state, message=message, finished=datetime.now(UTC))
+                self._record("step.finished", step=ROLLBACK_STEP, data={"state": state.value, "message": message})
+                self._finish(Phase.ROLLED_BACK, f"{why} — {message}; {self.key.name} runs {self.view.from_version or self.view.from_image}")
+                return
             observed = self._observe_quietly()
             if observed is not None and self.view.from_image and observed.image == self.view.from_image and observed.rollout_complete:
                 message = f"{self.key.name} still runs {self.view.from_version or self.view.from_image}: nothing to undo"
@@ -906,6 +1175,7 @@ class _Replayed:
     rolling_back: bool
     rollback_reason: str
     confirmed: bool = False
+    release: str | None = None
 
 
 def _replay(entries: list[dict]) -> _Replayed:
@@ -936,6 +1206,8 @@ def _replay(entries: list[dict]) -> _Replayed:
                 state.deployed = True
             if request.get("verb") == "rollback" and step == ROLLBACK_STEP and "result" in data:
                 state.deployed = False
+            if "result" in data and str(request.get("verb", "")).startswith(("canary.", "bluegreen.")):
+                state.release = _release_after(str(request["verb"]), state.release)
         elif event == "run.finished":
             state.finished, state.outcome = True, data.get("outcome")
         elif event == "operator.confirm" and data.get("yes", True) and "why" not in data:
@@ -961,6 +1233,8 @@ def _recommend(step, state: _Replayed, observed: Observation | None, view: RunVi
     if observed is None:
         return "abort"
     verb = step.verb
+    if verb.startswith(("canary.", "bluegreen.")):
+        return "redo"  # release verbs converge on a state: sending one twice does it once
     if verb == "deploy":
         landed = observed.image == step.image and observed.rollout_complete
         return "done" if landed else "redo"
@@ -969,6 +1243,21 @@ def _recommend(step, state: _Replayed, observed: Observation | None, view: RunVi
     if verb == "scale":
         return "done" if observed.desired == int(step.replicas) else "redo"
     return "done"  # restart: the backend took it; restarting again would restart twice
+
+
+def _release_after(verb: str, release: str | None) -> str | None:
+    """The open release after ``verb`` succeeded (see ``RunExecutor._release``)."""
+    return {
+        "canary.start": "canary",
+        "canary.set_weight": release or "canary",
+        "canary.promote": None,
+        "canary.abort": None,
+        "bluegreen.deploy": "bluegreen-idle",
+        "bluegreen.switch": "bluegreen-live",
+        "bluegreen.switch_back": "bluegreen-idle",
+        "bluegreen.scale_down": None,
+        "bluegreen.abort": None,
+    }.get(verb, release)
 
 
 def _parse_ts(value) -> datetime | None:

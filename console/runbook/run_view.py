@@ -69,6 +69,28 @@ OUTCOME_OF_PHASE = {
 
 
 @dataclass(frozen=True, slots=True)
+class GateView:
+    """A Prometheus gate's measurements, as the run screen draws them."""
+
+    query: str
+    values: tuple[float, ...] = ()
+    """The first value of each measurement, oldest first (NaN where there was none)."""
+    threshold: float | None = None
+    unit: str = ""
+    passed: int = 0
+    failed: int = 0
+    inconclusive: int = 0
+    errors: int = 0
+    phase: str = "running"
+    message: str = ""
+    background: bool = False
+
+    @property
+    def counts(self) -> str:
+        return f"✔ {self.passed}  ✖ {self.failed}  ? {self.inconclusive}  ⚠ {self.errors}"
+
+
+@dataclass(frozen=True, slots=True)
 class StepView:
     id: str
     title: str
@@ -81,6 +103,8 @@ class StepView:
     """Lines for the current-step pane: gate measurements, checklist, the command."""
     deadline: float | None = None
     """Epoch seconds when a wait or timeout ends, for a countdown."""
+    gate: GateView | None = None
+    """A Prometheus gate's measurements (None for other steps)."""
 
     def to_json(self) -> dict:
         return {

@@ -82,6 +82,7 @@ __all__ = [
     "ConfirmStep",
     "FailurePolicy",
     "HealthGateStep",
+    "PrometheusGateStep",
     "ImageRef",
     "ManualStep",
     "Param",
@@ -574,7 +575,21 @@ RunbookName = Annotated[str, BeforeValidator(lambda v: _check_slug(v, "runbook n
 
 # --- steps ------------------------------------------------------------------------------------
 
-ActionVerb = Literal["deploy", "rollback", "restart", "scale"]
+ActionVerb = Literal[
+    "deploy",
+    "rollback",
+    "restart",
+    "scale",
+    "canary.start",
+    "canary.set_weight",
+    "canary.promote",
+    "canary.abort",
+    "bluegreen.deploy",
+    "bluegreen.switch",
+    "bluegreen.switch_back",
+    "bluegreen.scale_down",
+    "bluegreen.abort",
+]
 ACTION_VERBS: tuple[str, ...] = typing.get_args(ActionVerb)
 Strategy = Literal["auto", "rolling", "recreate"]
 STRATEGIES: tuple[str, ...] = typing.get_args(Strategy)
@@ -641,8 +656,12 @@ _VERB_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "rollback": (frozenset({"to_revision"}), frozenset()),
     "restart": (frozenset(), frozenset()),
     "scale": (frozenset({"replicas"}), frozenset({"replicas"})),
+    "canary.start": (frozenset({"image", "weight"}), frozenset({"image", "weight"})),
+    "canary.set_weight": (frozenset({"weight"}), frozenset({"weight"})),
+    "bluegreen.deploy": (frozenset({"image"}), frozenset({"image"})),
 }
 _VERB_EXAMPLES = {
+    "weight": 'weight: 25',
     "image": 'image: "{{ image }}"',
     "replicas": 'replicas: "{{ replicas }}"',
     "to_revision": "to_revision: 3",
@@ -654,16 +673,21 @@ class ActionStep(_StepBase):
     """One adapter write.
 
     Attributes:
-        verb: ``deploy``, ``rollback``, ``restart`` or ``scale``.
-        image: The image to deploy (deploy only, required there).
+        verb: ``deploy``, ``rollback``, ``restart``, ``scale``; canary:
+            ``canary.start``, ``canary.set_weight``, ``canary.promote``,
+            ``canary.abort``; blue-green: ``bluegreen.deploy``, ``bluegreen.switch``,
+            ``bluegreen.switch_back``, ``bluegreen.scale_down``, ``bluegreen.abort``.
+        image: The image to deploy (deploy, canary.start, bluegreen.deploy; required there).
         strategy: ``auto``, ``rolling`` or ``recreate`` (deploy only).
         to_revision: The revision to roll back to; None is the previous one
             (rollback only).
         replicas: The replica count (scale only, required there).
+        weight: Percent of replicas on the canary, 1–100 (canary.start and
+            canary.set_weight; the nearest achievable is used and reported).
     """
 
     TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("title", "image")
-    TYPED_FIELDS: ClassVar[dict[str, str]] = {"replicas": "int", "to_revision": "int", "strategy": "strategy"}
+    TYPED_FIELDS: ClassVar[dict[str, str]] = {"replicas": "int", "to_revision": "int", "strategy": "strategy", "weight": "int"}
 
     kind: Literal["action"]
     verb: ActionVerb
@@ -671,6 +695,7 @@ class ActionStep(_StepBase):
     strategy: TemplatedStrategy = "auto"
     to_revision: TemplatedInt | None = None
     replicas: TemplatedInt | None = None
+    weight: TemplatedInt | None = None
 
     @model_validator(mode="after")
     def _fields_match_verb(self) -> ActionStep:
@@ -681,7 +706,7 @@ class ActionStep(_StepBase):
                 complaints.append(
                     Complaint((), f"verb: {self.verb} needs {name}", f"add {_VERB_EXAMPLES[name]} to this step")
                 )
-        for name in ("image", "to_revision", "replicas", "strategy"):
+        for name in ("image", "to_revision", "replicas", "strategy", "weight"):
             is_set = name in self.model_fields_set and getattr(self, name) is not None
             if is_set and name not in allowed:
                 users = [verb for verb, (fields, _) in _VERB_FIELDS.items() if name in fields]
@@ -697,6 +722,10 @@ class ActionStep(_StepBase):
             if isinstance(value, int) and value < (0 if name == "replicas" else 1):
                 bound = "0 or more" if name == "replicas" else "1 or more"
                 complaints.append(Complaint((name,), f"{name} must be {bound}, got {value}", f"write e.g. {name}: 1"))
+        if isinstance(self.weight, int) and not 1 <= self.weight <= 100:
+            complaints.append(
+                Complaint(("weight",), f"weight is a percentage from 1 to 100, got {self.weight}", "write e.g. weight: 25")
+            )
         if complaints:
             raise RunbookInvalid(complaints)
         return self
@@ -706,7 +735,7 @@ class HealthGateStep(_StepBase):
     """Wait for the workload to be healthy, then require it to stay healthy.
 
     Attributes:
-        type: ``health`` (issue D adds ``prometheus``, ``http``, ``approval``).
+        type: ``health`` (see `PrometheusGateStep` for ``prometheus``).
         expect: The health to reach; only ``healthy`` for now.
         within: How long the workload may take to become healthy.
         stable_for: How long it must then stay healthy without a break.
@@ -719,6 +748,97 @@ class HealthGateStep(_StepBase):
     expect: Literal["healthy"] = "healthy"
     within: TemplatedDuration = timedelta(minutes=5)
     stable_for: TemplatedDuration = timedelta(0)
+
+
+def _condition_text(value: object) -> object:
+    """Parse a gate condition at load time; placeholders stand in as 0 until rendered."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RunbookInvalid.one(f"{_show(value)} is not a condition", "write e.g. success: result[0] < 0.05")
+    from console.runbook.analysis import ConditionSyntaxError, parse_condition
+
+    try:
+        parse_condition(PLACEHOLDER.sub("0", value))
+    except ConditionSyntaxError as error:
+        raise RunbookInvalid.one(
+            f"condition: {error}",
+            "conditions compare result[0] (or result) with numbers, joined by and/or, e.g. result[0] < 0.05",
+        ) from None
+    return value
+
+
+ConditionText = Annotated[Union[str, None], BeforeValidator(_condition_text)]  # noqa: UP007
+
+
+class PrometheusGateStep(_StepBase):
+    """Measure a PromQL query until the gate is decided, Argo Rollouts' AnalysisRun style.
+
+    The query may use ``{{ param }}`` placeholders and, inside label values,
+    ``{workload}``, ``{namespace}``, ``{service}``, ``{version}`` (the version being
+    rolled out) and ``{track}``; or it may be the name of one of the environment's
+    named queries (``query: error_ratio``). See `console.runbook.analysis` for the
+    verdicts and limits.
+
+    Attributes:
+        query: PromQL, or a named query of the environment.
+        success: Condition a good result meets (``result[0] < 0.05``).
+        failure: Condition a bad result meets.
+        interval: Time between measurements; None takes one measurement.
+        count: Measurements to take; None with an interval is until the run ends
+            (a background gate) or until a limit decides.
+        initial_delay: Time before the first measurement.
+        failure_limit: Failed measurements tolerated (-1: off).
+        inconclusive_limit: Inconclusive measurements tolerated.
+        consecutive_error_limit: Errors in a row tolerated (Prometheus down counts here).
+        consecutive_success: Passes in a row that pass the gate early.
+        background: Keep measuring across later steps; a failure then interrupts
+            whatever step runs and applies this gate's ``on_fail``.
+        unit: Unit of the value, for the run screen (``ratio``, ``s``, ``req/s``).
+    """
+
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("title", "query", "success", "failure")
+    TYPED_FIELDS: ClassVar[dict[str, str]] = {
+        "interval": "duration",
+        "initial_delay": "duration",
+        "count": "int",
+    }
+
+    kind: Literal["gate"]
+    type: Literal["prometheus"]
+    query: Annotated[str, Field(min_length=1)]
+    success: ConditionText = None
+    failure: ConditionText = None
+    interval: TemplatedDuration | None = None
+    count: TemplatedInt | None = None
+    initial_delay: TemplatedDuration = timedelta(0)
+    failure_limit: int = Field(default=0, ge=-1)
+    inconclusive_limit: int = Field(default=0, ge=0)
+    consecutive_error_limit: int = Field(default=4, ge=0)
+    consecutive_success: int | None = Field(default=None, ge=0)
+    background: bool = False
+    unit: str = ""
+
+    @model_validator(mode="after")
+    def _decidable(self) -> PrometheusGateStep:
+        complaints: list[Complaint] = []
+        if self.success is None and self.failure is None:
+            complaints.append(Complaint(("success",), "a prometheus gate needs success or failure", "add e.g. success: result[0] < 0.05"))
+        if self.failure_limit == -1 and not self.consecutive_success:
+            complaints.append(
+                Complaint(("failure_limit",), "failure_limit -1 switches failures off, and nothing else decides the gate", "set consecutive_success: 3")
+            )
+        if isinstance(self.count, int) and self.count < 0:
+            complaints.append(Complaint(("count",), f"count must be 0 or more, got {self.count}", "write e.g. count: 5"))
+        if self.background and self.interval is None:
+            complaints.append(Complaint(("interval",), "a background gate measures repeatedly and needs an interval", "add interval: 30s"))
+        if self.background and self.on_fail.startswith("goto:"):
+            complaints.append(
+                Complaint(("on_fail",), "a background gate fails in the middle of another step and cannot goto", "use on_fail: rollback, abort, pause or continue")
+            )
+        if complaints:
+            raise RunbookInvalid(complaints)
+        return self
 
 
 class WaitStep(_StepBase):
@@ -794,6 +914,7 @@ class CommandStep(_StepBase):
 _STEP_MODELS: dict[str, type[_StepBase]] = {
     "action": ActionStep,
     "gate:health": HealthGateStep,
+    "gate:prometheus": PrometheusGateStep,
     "wait": WaitStep,
     "manual": ManualStep,
     "confirm": ConfirmStep,
@@ -828,6 +949,7 @@ Step = Annotated[
     Union[  # noqa: UP007 (pydantic tags need Union)
         Annotated[ActionStep, Tag("action")],
         Annotated[HealthGateStep, Tag("gate:health")],
+        Annotated[PrometheusGateStep, Tag("gate:prometheus")],
         Annotated[WaitStep, Tag("wait")],
         Annotated[ManualStep, Tag("manual")],
         Annotated[ConfirmStep, Tag("confirm")],

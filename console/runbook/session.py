@@ -174,6 +174,8 @@ def prepare_run(
             journal=journal,
             options=options,
             on_update=on_update,
+            prometheus=getattr(backend, "make_prometheus", None),
+            queries=getattr(backend, "queries", ()),
         )
     except BaseException:
         adapter.close()
@@ -256,6 +258,8 @@ def prepare_resume(
             journal=journal,
             options=options,
             on_update=on_update,
+            prometheus=getattr(backend, "make_prometheus", None),
+            queries=getattr(backend, "queries", ()),
         )
     except BaseException:
         adapter.close()
