@@ -608,8 +608,8 @@ class RunExecutor:
                 state, message = failure.state, str(failure)
             if state is StepState.RUNNING:
                 # A background gate: it goes on measuring beside the later steps.
+                # Its step.finished is journaled when it ends; its measurements meanwhile.
                 self._set_step(index, message=message, deadline=None)
-                self._record("gate.background", step=step.id, data={"message": message}, text=f"{step.id}: {message}")
                 return index + 1
             self._set_step(index, state=state, message=message, finished=datetime.now(UTC), deadline=None)
             self._record("step.finished", step=step.id, data={"state": state.value, "message": message}, text=f"{step.id}: {state.value} — {message}")
