@@ -8,6 +8,7 @@ next, what the journal and the run view hold.
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -166,9 +167,12 @@ def test_a_named_query_of_the_environment_is_used_by_name(adapter, tmp_path, pro
 @pytest.fixture
 def switchable(prometheus):
     """A metric of this test's own that the test turns bad while a run goes on."""
-    endpoint = MetricsEndpoint('wf_switch{job="switch"} 0.01\n')
-    target = prometheus.scrape(endpoint.address, labels={"job": "switch"})
-    prometheus.wait_for_result('wf_switch{job="switch"}', lambda result: len(result) == 1)
+    # A job of its own: the previous test's endpoint may still be scraped for a second.
+    job = f"switch-{secrets.token_hex(4)}"
+    endpoint = MetricsEndpoint('wf_switch 0.01\n')
+    endpoint.job = job
+    target = prometheus.scrape(endpoint.address, labels={"job": job})
+    prometheus.wait_for_result(f'wf_switch{{job="{job}"}}', lambda result: len(result) == 1)
     yield endpoint
     prometheus.unscrape(target)
     endpoint.close()
@@ -185,7 +189,7 @@ steps:
   - id: watch
     kind: gate
     type: prometheus
-    query: 'wf_switch{job="switch"}'
+    query: 'wf_switch{job="JOB"}'
     success: "result[0] < 0.05"
     interval: 300ms
     background: true
@@ -197,12 +201,12 @@ steps:
 
 
 def test_a_background_gate_that_fails_interrupts_a_later_step_and_applies_its_on_fail(adapter, tmp_path, prometheus, switchable):
-    executor = gate_run(adapter, tmp_path, BACKGROUND, source=source_of(prometheus))
+    executor = gate_run(adapter, tmp_path, BACKGROUND.replace("JOB", switchable.job), source=source_of(prometheus))
     thread = in_thread(executor)
     wait_for(lambda: executor.view.current == 2 or None, "the soak wait", timeout=30)
     assert executor.view.steps[1].state is StepState.RUNNING
 
-    switchable.text = 'wf_switch{job="switch"} 0.5\n'
+    switchable.text = "wf_switch 0.5\n"
     thread.join(timeout=60)
 
     view = executor.view
@@ -214,7 +218,7 @@ def test_a_background_gate_that_fails_interrupts_a_later_step_and_applies_its_on
 
 
 def test_a_background_gate_still_passing_when_the_run_ends_is_stopped_successful(adapter, tmp_path, prometheus, switchable):
-    text = BACKGROUND.replace("duration: 40s", "duration: 1500ms")
+    text = BACKGROUND.replace("duration: 40s", "duration: 1500ms").replace("JOB", switchable.job)
 
     view = gate_run(adapter, tmp_path, text, source=source_of(prometheus)).run()
 
