@@ -8,7 +8,8 @@ The engine is watched, not polled: one events stream per environment, one inspec
 relevant event, one stats stream per container the console is showing.
 
 The write side (deploy, rollback, restart, scale, history, observe) lives in
-``adapters/docker_write.py``, run locks in ``adapters/lock_file.py``; the methods here
+``adapters/docker_write.py``, canary and blue-green releases in
+``adapters/docker_release.py``, run locks in ``adapters/lock_file.py``; the methods here
 check read-only first and hand over.
 """
 
@@ -32,6 +33,7 @@ from adapters.base import (
     LockHolder,
     Observation,
     Progress,
+    ReleaseState,
     StopFlag,
     WriteResult,
     on_stop,
@@ -119,6 +121,7 @@ class DockerAdapter:
         self._state_dir = state_dir
         self._api: docker.APIClient | None = None
         self._writes = None
+        self._releases = None
         self._locks = None
 
     # -- connection ---------------------------------------------------------------
@@ -443,6 +446,140 @@ class DockerAdapter:
     def break_lock(self, key: WorkloadKey) -> LockHolder | None:
         refuse_if_read_only(self.environment, "break the lock of", key)
         return self._lock_files().break_lock(key)
+
+    # -- releases (adapters/docker_release.py) ---------------------------------------
+
+    def canary_start(
+        self,
+        key: WorkloadKey,
+        image: str,
+        weight: int,
+        *,
+        timeout: float = 300.0,
+        change_cause: str = "",
+        progress: Progress | None = None,
+        stop: StopFlag | None = None,
+    ) -> WriteResult:
+        """Start canary replicas of ``image`` beside the stable ones, ``weight`` % of all (nearest achievable)."""
+        refuse_if_read_only(self.environment, "canary start", key)
+        return self._releaser().canary_start(
+            key, image, weight, timeout=timeout, change_cause=change_cause, progress=progress, stop=stop
+        )
+
+    def canary_set_weight(
+        self,
+        key: WorkloadKey,
+        weight: int,
+        *,
+        timeout: float = 300.0,
+        progress: Progress | None = None,
+        stop: StopFlag | None = None,
+    ) -> WriteResult:
+        """Add or remove canary replicas so they are nearest ``weight`` % of all."""
+        refuse_if_read_only(self.environment, "canary weight change", key)
+        return self._releaser().canary_set_weight(key, weight, timeout=timeout, progress=progress, stop=stop)
+
+    def canary_promote(
+        self,
+        key: WorkloadKey,
+        *,
+        timeout: float = 300.0,
+        change_cause: str = "",
+        progress: Progress | None = None,
+        stop: StopFlag | None = None,
+    ) -> WriteResult:
+        """Roll the stable replicas to the canary's image, then remove the canary."""
+        refuse_if_read_only(self.environment, "canary promote", key)
+        return self._releaser().canary_promote(
+            key, timeout=timeout, change_cause=change_cause, progress=progress, stop=stop
+        )
+
+    def canary_abort(
+        self,
+        key: WorkloadKey,
+        *,
+        timeout: float = 300.0,
+        progress: Progress | None = None,
+        stop: StopFlag | None = None,
+    ) -> WriteResult:
+        """Remove the canary replicas; stable is left untouched."""
+        refuse_if_read_only(self.environment, "canary abort", key)
+        return self._releaser().canary_abort(key, timeout=timeout, progress=progress, stop=stop)
+
+    def bluegreen_deploy(
+        self,
+        key: WorkloadKey,
+        image: str,
+        *,
+        timeout: float = 300.0,
+        change_cause: str = "",
+        progress: Progress | None = None,
+        stop: StopFlag | None = None,
+    ) -> WriteResult:
+        """Start the idle colour with ``image``, one replica per live one, and wait until it is healthy."""
+        refuse_if_read_only(self.environment, "blue-green deploy", key)
+        return self._releaser().bluegreen_deploy(
+            key, image, timeout=timeout, change_cause=change_cause, progress=progress, stop=stop
+        )
+
+    def bluegreen_switch(
+        self,
+        key: WorkloadKey,
+        *,
+        timeout: float = 300.0,
+        progress: Progress | None = None,
+        stop: StopFlag | None = None,
+    ) -> WriteResult:
+        """Make the idle colour live; the old colour is stopped and kept."""
+        refuse_if_read_only(self.environment, "blue-green switch", key)
+        return self._releaser().bluegreen_switch(key, timeout=timeout, progress=progress, stop=stop)
+
+    def bluegreen_switch_back(
+        self,
+        key: WorkloadKey,
+        *,
+        timeout: float = 300.0,
+        progress: Progress | None = None,
+        stop: StopFlag | None = None,
+    ) -> WriteResult:
+        """Start the kept colour's containers again and stop (and keep) the other one."""
+        refuse_if_read_only(self.environment, "blue-green switch back", key)
+        return self._releaser().bluegreen_switch_back(key, timeout=timeout, progress=progress, stop=stop)
+
+    def bluegreen_scale_down(
+        self,
+        key: WorkloadKey,
+        *,
+        timeout: float = 300.0,
+        progress: Progress | None = None,
+        stop: StopFlag | None = None,
+    ) -> WriteResult:
+        """Remove the kept colour's stopped containers (its revision stays in the history)."""
+        refuse_if_read_only(self.environment, "blue-green scale down", key)
+        return self._releaser().bluegreen_scale_down(key, timeout=timeout, progress=progress, stop=stop)
+
+    def bluegreen_abort(
+        self,
+        key: WorkloadKey,
+        *,
+        timeout: float = 300.0,
+        progress: Progress | None = None,
+        stop: StopFlag | None = None,
+    ) -> WriteResult:
+        """Before a switch: remove the idle colour; live is left untouched."""
+        refuse_if_read_only(self.environment, "blue-green abort", key)
+        return self._releaser().bluegreen_abort(key, timeout=timeout, progress=progress, stop=stop)
+
+    def release_state(self, key: WorkloadKey) -> ReleaseState:
+        """The canary or blue-green release under way on ``key``, inspected now."""
+        return self._releaser().release_state(key)
+
+    def _releaser(self):
+        if self._releases is None:
+            from adapters.docker_release import DockerReleases
+
+            self._releases = DockerReleases(self)
+        return self._releases
 
     def _writer(self):
         if self._writes is None:

@@ -26,7 +26,13 @@ health check, then stops the old ones (a surge of one replica per replica for th
 length of the health wait); **recreate** stops the old ones first, for services that
 bind fixed host ports or use the host network, where two cannot run side by side;
 **auto** picks recreate exactly then and says why. A failed health wait removes the
-new replicas and leaves (rolling) or puts back (recreate) the old ones serving.
+new replicas and leaves (rolling) or puts back (recreate) the old ones serving. A
+host-network service labelled ``watchfloor.port=auto`` picks a free port itself, so it
+can run side by side after all (rolling, canary, blue-green).
+
+Canary replicas (``watchfloor.track=canary``, adapters/docker_release.py) are not part of
+the stable set: every verb here reads, deploys, restarts and scales the stable replicas
+and leaves a canary alone; ``observe`` describes the stable set and names the canary.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from docker import errors as docker_errors
 
-from adapters.base import AdapterError, ErrorKind, Observation, Progress, StopFlag, WriteResult
+from adapters.base import AdapterError, ErrorKind, Observation, Progress, StopFlag, WriteResult, achieved_weight
 from adapters.docker import (
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
@@ -61,6 +67,12 @@ if TYPE_CHECKING:
 REVISION_LABEL = "watchfloor.revision"
 CHANGE_CAUSE_LABEL = "watchfloor.change-cause"
 HISTORY_LABEL = "watchfloor.history"
+TRACK_LABEL = "watchfloor.track"
+"""``canary`` on canary replicas (adapters/docker_release.py)."""
+COLOR_LABEL = "watchfloor.color"
+"""``blue`` or ``green`` on blue-green replicas; a container without it is blue."""
+PORT_LABEL = "watchfloor.port"
+"""``auto``: the service picks a free port itself, so copies can share the host network."""
 COMPOSE_NUMBER = "com.docker.compose.container-number"
 RETAINED_NAME = re.compile(r"^(?P<base>.+)-rev(?P<revision>\d+)(?:-[0-9a-f]{6})?$")
 """``<name>-rev<n>``, with a random suffix when that name was taken."""
@@ -106,6 +118,14 @@ class Member:
     @property
     def stopped(self) -> bool:
         return self.state in ("exited", "created", "dead")
+
+    @property
+    def canary(self) -> bool:
+        return self.labels.get(TRACK_LABEL) == "canary"
+
+    @property
+    def color(self) -> str:
+        return self.labels.get(COLOR_LABEL) or "blue"
 
     @property
     def restart_policy(self) -> dict[str, Any]:
@@ -349,7 +369,7 @@ class DockerWrites:
             )
         deadline = time.monotonic() + timeout
         with self._translating(f"scale of {key.label}"):
-            members = self.members(key)
+            members = self.members(key, canaries=True)  # their replica numbers are taken
             current = self._current(key, members)
             have = len(current)
             version = _version_of(current)
@@ -376,12 +396,18 @@ class DockerWrites:
             return self._revisions(key, self.members(key))
 
     def observe(self, key: WorkloadKey) -> Observation:
+        """The stable set's state; a canary or an idle blue-green colour beside it is named
+        in ``reason`` and does not count as a rollout under way (release_state tells more)."""
         with self._translating(f"observe {key.label}"):
-            members = self.members(key)
-        current = [m for m in members if not m.retained]
+            members = self.members(key, canaries=True)
+        current = [m for m in members if not m.retained and not m.canary]
         if not current:
             return Observation(workload=key, exists=False, health=Health.UNKNOWN, reason="no containers")
-        in_flight = [m for m in members if m.retained and not m.stopped]
+        live_color = current[0].color
+        running_retained = [m for m in members if m.retained and not m.stopped]
+        idle = [m for m in running_retained if m.color != live_color]
+        in_flight = [m for m in running_retained if m.color == live_color]
+        canaries = [m for m in members if m.canary and not m.retained]
         revision = max(m.revision for m in current)
         newest = [m for m in current if m.revision == revision]
         replicas = [replica_from_inspect(self.env, m.data) for m in current]
@@ -391,6 +417,9 @@ class DockerWrites:
         if not complete:
             also = in_flight[0].name if in_flight else next(m.name for m in current if m.revision != revision)
             health, reason = Health.PROGRESSING, f"rollout under way: {also} runs beside the serving replicas"
+        beside = _beside_note(canaries, idle, len(current), live_color)
+        if beside:
+            reason = f"{reason}; {beside}"
         return Observation(
             workload=key,
             exists=True,
@@ -408,13 +437,19 @@ class DockerWrites:
 
     # -- reading the workload -------------------------------------------------------
 
-    def members(self, key: WorkloadKey) -> list[Member]:
-        """Every container of the workload, retained ones included, each inspected now."""
+    def members(self, key: WorkloadKey, *, canaries: bool = False) -> list[Member]:
+        """Every container of the workload, retained ones included, each inspected now.
+
+        Canary replicas only when ``canaries`` is set: they are not the stable set, and
+        their revision label (the one a promote will create) must not count as served.
+        """
         members = []
         for summary in self.api.containers(all=True):
             labels = summary.get("Labels") or {}
             name = ((summary.get("Names") or [""])[0]).lstrip("/")
             if _member_key(self.env, name, labels) != key:
+                continue
+            if not canaries and labels.get(TRACK_LABEL) == "canary":
                 continue
             try:
                 data = self.api.inspect_container(summary["Id"])
@@ -424,7 +459,7 @@ class DockerWrites:
         return members
 
     def _current(self, key: WorkloadKey, members: list[Member]) -> list[Member]:
-        current = [m for m in members if not m.retained]
+        current = [m for m in members if not m.retained and not m.canary]
         if not current:
             raise AdapterError(ErrorKind.NOT_FOUND, f"{key.label} has no containers in {self.env}")
         return current
@@ -1032,7 +1067,7 @@ def _readiness(data: dict[str, Any], settle: float, restarts_before: int) -> boo
 def _side_by_side_blocker(key: WorkloadKey, member: Member) -> str:
     """Why a second copy of ``member`` cannot run beside it, or ""."""
     host = member.data.get("HostConfig") or {}
-    if host.get("NetworkMode") == "host":
+    if host.get("NetworkMode") == "host" and member.labels.get(PORT_LABEL) != "auto":
         return f"{key.name} uses the host network"
     for container_port, bindings in sorted((host.get("PortBindings") or {}).items()):
         for binding in bindings or []:
@@ -1138,6 +1173,19 @@ def _observed_health(replicas: list, ready: int) -> tuple[Health, str]:
     return Health.DEGRADED, sentence
 
 
+def _beside_note(canaries: list[Member], idle: list[Member], stable: int, live_color: str) -> str:
+    """What runs beside the stable set, for ``observe``'s reason, or ""."""
+    notes = []
+    if canaries:
+        version = image_version(canaries[0].image, canaries[0].labels)
+        share = achieved_weight(stable, len(canaries))
+        notes.append(f"canary {version}: {len(canaries)} of {stable + len(canaries)} replicas ({share} %)")
+    if idle:
+        version = image_version(idle[0].image, idle[0].labels)
+        notes.append(f"blue-green: {idle[0].color} {version} idle beside live {live_color}")
+    return "; ".join(notes)
+
+
 def _policy(policy: dict[str, Any]) -> dict[str, Any]:
     return {"Name": policy.get("Name") or "no", "MaximumRetryCount": policy.get("MaximumRetryCount") or 0}
 
@@ -1161,4 +1209,14 @@ def _first_line(value: object) -> str:
     return text.splitlines()[0] if text else ""
 
 
-__all__ = ["DockerWrites", "Member", "retained_revision", "RETAINED_NAME", "REVISION_LABEL", "CHANGE_CAUSE_LABEL"]
+__all__ = [
+    "DockerWrites",
+    "Member",
+    "retained_revision",
+    "RETAINED_NAME",
+    "REVISION_LABEL",
+    "CHANGE_CAUSE_LABEL",
+    "TRACK_LABEL",
+    "COLOR_LABEL",
+    "PORT_LABEL",
+]

@@ -29,6 +29,7 @@ from urllib3 import exceptions as urllib3_exceptions
 from adapters import wire
 from adapters.base import AdapterError, ErrorKind, StopFlag, StopSignal, on_stop
 from adapters.kube_http import KubeHTTP, iter_list_items, open_context
+from adapters.kubernetes_release import KubernetesReleases
 from adapters.kubernetes_write import KubernetesWrites
 from adapters.wire import parse_rfc3339, split_timestamp
 from console.model import (
@@ -306,7 +307,7 @@ def workload_spec(env: str, obj: dict) -> WorkloadSpec:
 # -- the adapter ---------------------------------------------------------------------------
 
 
-class KubernetesAdapter(KubernetesWrites):
+class KubernetesAdapter(KubernetesWrites, KubernetesReleases):
     """One kubeconfig context (and a set of namespaces, or all) as one environment."""
 
     def __init__(

@@ -205,6 +205,7 @@ TEST_IMAGES: tuple[TestImage, ...] = (
     TestImage("web:1", "web", {"VERSION": "1"}),
     TestImage("web:2", "web", {"VERSION": "2"}),
     TestImage("web:2-broken", "web", {"VERSION": "2-broken", "BROKEN": "1"}),
+    TestImage("web:3-errors", "web", {"VERSION": "3-errors", "ERRORS": "1"}),
     TestImage("logger", "logger"),
     TestImage("crasher", "crasher"),
 )
@@ -303,7 +304,8 @@ def _build(client: docker.DockerClient, image: TestImage, context_hash: str, bus
 def test_images(docker_engine: docker.DockerClient) -> dict[str, str]:
     """The test images, built once per session: ``{"web:1": "watchfloor-test/web:1", ...}``.
 
-    Keys: ``web:1``, ``web:2``, ``web:2-broken``, ``logger``, ``crasher``.
+    Keys: ``web:1``, ``web:2``, ``web:2-broken``, ``web:3-errors`` (every ``/cgi-bin/work``
+    answers 500), ``logger``, ``crasher``.
     """
     if not BUSYBOX.is_file():
         backend_unavailable("busybox-static", f"{BUSYBOX} is missing")

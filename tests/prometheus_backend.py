@@ -21,6 +21,19 @@ Fixtures (import them by name into a test module, or list this module in
         and start (outage tests).
     metrics_endpoint: a :class:`MetricsEndpoint` serving :data:`FIXED_METRICS`,
         scraped by ``prometheus`` as job ``fixed``; waits until the first scrape landed.
+    scraped_web: :class:`ScrapedWeb`, Compose services of the busybox ``web`` image that
+        register themselves with ``prometheus`` and make their own traffic::
+
+            service = scraped_web.up("web:1", replicas=2)    # a ScrapedService
+            key = service.key("local")                        # WorkloadKey(env, project, service)
+            scraped_web.wait_scraped(service.workload, replicas=2)
+            source.instant(scraped_web.error_ratio(service.workload, version="3-errors"))
+            service.fail_work(True)                           # every request answers 500
+
+        Each replica runs on the host network with ``PORT=auto`` and the label
+        ``watchfloor.port=auto``, so canary and blue-green copies run beside it; it
+        writes its file_sd target (labels ``workload``, ``version``) into
+        ``prometheus.targets_dir`` and removes it when stopped.
 """
 
 from __future__ import annotations
@@ -37,13 +50,15 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.backends import backend_unavailable
+from console.model import WorkloadKey
+from tests.backends import ComposeProjects, backend_unavailable
 
 FIRING_ALERT = "WatchfloorTestFiring"
 PENDING_ALERT = "WatchfloorTestPending"
@@ -357,3 +372,158 @@ class AuthProxy:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
+
+
+# ------------------------------------------------------------ self-registering web services
+
+
+@dataclass(frozen=True)
+class ScrapedService:
+    """One Compose service brought up by :meth:`ScrapedWeb.up`."""
+
+    project: str
+    service: str
+    """The Compose service name, also the ``workload`` target label (unique per call)."""
+    control_dir: Path
+    """Bind-mounted as the replicas' ``CONTROL_DIR``."""
+
+    @property
+    def workload(self) -> str:
+        return self.service
+
+    def key(self, env: str) -> WorkloadKey:
+        """The workload's key in the Docker environment ``env``."""
+        return WorkloadKey(env, self.project, self.service)
+
+    def fail_work(self, failing: bool = True) -> None:
+        """Make every replica's ``/cgi-bin/work`` answer 500 (or stop doing so), at once."""
+        flag = self.control_dir / "fail-work"
+        if failing:
+            flag.touch()
+        else:
+            flag.unlink(missing_ok=True)
+
+
+class ScrapedWeb:
+    """Compose services of the ``web`` test image that Prometheus finds by themselves.
+
+    Args:
+        prometheus: The Prometheus whose ``targets_dir`` the replicas register in.
+        compose_project: The ``compose_project`` fixture (brings projects up and down).
+        directory: Where the control directories live.
+    """
+
+    PORT_BASE = 20000
+    """Below Linux's ephemeral range, where ``free_port()`` ports come from."""
+
+    def __init__(self, prometheus: PrometheusServer, compose_project: ComposeProjects, directory: Path) -> None:
+        self.prometheus = prometheus
+        self.compose_project = compose_project
+        self.directory = directory
+        self.services: list[ScrapedService] = []
+
+    def up(
+        self,
+        image: str = "web:1",
+        *,
+        replicas: int = 1,
+        traffic_rps: int = 5,
+        service: str | None = None,
+        environment: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> ScrapedService:
+        """Bring up a Compose project with one service of ``image`` (a test image key or tag).
+
+        Args:
+            image: ``web:1``, ``web:2``, ``web:3-errors`` … or a full tag.
+            replicas: Compose ``scale``.
+            traffic_rps: Requests per second each replica makes to its own ``/cgi-bin/work``
+                (each costs the replica some CPU: about 2 % of a core per request a second).
+            service: The service name; a unique ``web-<hex>`` when omitted.
+            environment: More environment variables.
+            labels: More container labels.
+
+        Returns:
+            The service; its containers are healthy-or-starting, not yet necessarily scraped
+            (see `wait_scraped`).
+        """
+        tag = image if "/" in image else f"watchfloor-test/{image}"
+        name = service or f"web-{secrets.token_hex(3)}"
+        control = self.directory / name
+        control.mkdir(parents=True, exist_ok=True)
+        env = {
+            "PORT": "auto",
+            "PORT_BASE": str(self.PORT_BASE),
+            "SD_DIR": "/sd",
+            "WORKLOAD": name,
+            "TRAFFIC_RPS": str(traffic_rps),
+            "CONTROL_DIR": "/control",
+            **(environment or {}),
+        }
+        all_labels = {"watchfloor.port": "auto", **(labels or {})}
+        compose = (
+            'version: "2.4"\n'
+            "services:\n"
+            f"  {name}:\n"
+            f"    image: {tag}\n"
+            "    network_mode: host\n"
+            f"    scale: {replicas}\n"
+            f"    environment: {json.dumps(env)}\n"
+            f"    labels: {json.dumps(all_labels)}\n"
+            f"    volumes: [{json.dumps(f'{self.prometheus.targets_dir}:/sd')}, {json.dumps(f'{control}:/control')}]\n"
+        )
+        project = self.compose_project(compose)
+        scraped = ScrapedService(project=project, service=name, control_dir=control)
+        self.services.append(scraped)
+        return scraped
+
+    def wait_scraped(
+        self, workload: str, replicas: int = 1, *, version: str | None = None, timeout: float = 30.0
+    ) -> None:
+        """Wait until Prometheus scrapes ``replicas`` targets of ``workload`` (of ``version``) successfully."""
+        selector = f'workload="{workload}"' + (f',version="{version}"' if version is not None else "")
+        self.prometheus.wait_for_result(
+            f"count(up{{{selector}}} == 1)",
+            lambda result: bool(result) and float(result[0]["value"][1]) >= replicas,
+            timeout=timeout,
+        )
+
+    @staticmethod
+    def error_ratio(workload: str, *, version: str | None = None, window: str = "10s") -> str:
+        """PromQL: the share of ``/cgi-bin/work`` requests of ``workload`` that answered 500."""
+        selector = f'workload="{workload}"' + (f',version="{version}"' if version is not None else "")
+        return (
+            f'sum(rate(http_requests_total{{{selector},code="500"}}[{window}]))'
+            f" / sum(rate(http_requests_total{{{selector}}}[{window}]))"
+        )
+
+    def close(self) -> None:
+        """Take the projects down (each replica removes its target file as it stops), then
+        remove any target file a killed replica left behind."""
+        errors = []
+        for service in self.services:
+            if service.project in self.compose_project.files:
+                try:
+                    self.compose_project.down(service.project)
+                except RuntimeError as error:
+                    errors.append(error)
+        ours = {service.workload for service in self.services}
+        for path in self.prometheus.targets_dir.glob("*.json"):
+            try:
+                groups = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if any((group.get("labels") or {}).get("workload") in ours for group in groups):
+                path.unlink(missing_ok=True)
+        if errors:
+            raise errors[0]
+
+
+@pytest.fixture
+def scraped_web(prometheus: PrometheusServer, compose_project: ComposeProjects, tmp_path: Path) -> Iterator[ScrapedWeb]:
+    """:class:`ScrapedWeb`: self-registering, self-loading ``web`` services scraped by ``prometheus``."""
+    web = ScrapedWeb(prometheus, compose_project, tmp_path / "scraped-web")
+    try:
+        yield web
+    finally:
+        web.close()

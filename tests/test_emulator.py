@@ -629,7 +629,7 @@ def test_demo_cluster_serves_two_seeded_environments_through_one_kubeconfig():
     with DemoCluster(time_scale=0.05) as demo:
         endpoints = demo.endpoints
         images = {}
-        for env, (base_url, kubeconfig_path, context) in endpoints.items():
+        for env, (base_url, kubeconfig_path, context, _prometheus_url) in endpoints.items():
             api_client = config.new_client_from_config(config_file=str(kubeconfig_path), context=context)
             try:
                 deployments = client.AppsV1Api(api_client).list_namespaced_deployment("shop").items

@@ -4,12 +4,14 @@
 demo environment (``demo-staging`` and ``demo-prod``, two clusters as an operator would
 have), seeds each with the demo shop (:mod:`adapters.demo.seed`) and writes one
 kubeconfig with a context per environment. The real Kubernetes adapter then talks to
-them over HTTP on 127.0.0.1, so the demo runs the production code path.
+them over HTTP on 127.0.0.1, so the demo runs the production code path. A
+:class:`~adapters.demo.prometheus_api.DemoPrometheus` beside them serves simulated
+request metrics of their pods over Prometheus's HTTP API, one base URL per environment.
 
 Example:
     >>> with DemoCluster() as demo:  # doctest: +SKIP
-    ...     for env, (base_url, kubeconfig, context) in demo.endpoints.items():
-    ...         print(env, base_url, kubeconfig, context)
+    ...     for env, endpoint in demo.endpoints.items():
+    ...         print(env, endpoint.base_url, endpoint.context, endpoint.prometheus_url)
 
 Nothing here imports Textual; the emulator needs only aiohttp and the standard library.
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from adapters.demo.emulator import KubernetesEmulator, write_kubeconfig
+from adapters.demo.prometheus_api import SCRAPE_INTERVAL, DemoPrometheus
 from adapters.demo.seed import ENVIRONMENTS, MONITORING, NAMESPACE, seed_demo
 
 
@@ -32,11 +35,15 @@ class DemoEndpoint(NamedTuple):
         base_url: The emulator's URL (``http://127.0.0.1:<port>``).
         kubeconfig_path: A kubeconfig holding a context for every demo environment.
         context: This environment's context in it (the environment's name).
+        prometheus_url: The environment's simulated Prometheus
+            (``http://127.0.0.1:<port>/<environment>``), or "" when the cluster was
+            started without one.
     """
 
     base_url: str
     kubeconfig_path: Path
     context: str
+    prometheus_url: str = ""
 
 
 class DemoCluster:
@@ -50,6 +57,8 @@ class DemoCluster:
         history_limit: Watch history per resource. The demo holds ~30 pods, so 1,000
             events (minutes of its churn) is plenty to resume from, and it caps the
             history at a few MB per cluster instead of ~100 MB at the 10,000 default.
+        prometheus: Also serve simulated request metrics (:mod:`adapters.demo.prometheus_api`),
+            scraped every 5 s × ``time_scale`` (at least 0.1 s).
         **emulator_options: Any other :class:`KubernetesEmulator` argument.
 
     Attributes:
@@ -67,6 +76,7 @@ class DemoCluster:
         time_scale: float = 1.0,
         seed: int = 7,
         history_limit: int = 1_000,
+        prometheus: bool = True,
         **emulator_options: Any,
     ) -> None:
         self._own_directory = directory is None
@@ -75,6 +85,11 @@ class DemoCluster:
             env: KubernetesEmulator(time_scale=time_scale, seed=seed + n, history_limit=history_limit, **emulator_options)
             for n, env in enumerate(ENVIRONMENTS)
         }
+        self.prometheus: DemoPrometheus | None = (
+            DemoPrometheus(self.emulators, scrape_interval=max(0.1, SCRAPE_INTERVAL * time_scale), seed=seed)
+            if prometheus
+            else None
+        )
         self.endpoints: dict[str, DemoEndpoint] = {}
 
     @property
@@ -92,7 +107,7 @@ class DemoCluster:
         """Start and seed both environments.
 
         Returns:
-            ``{environment: (base_url, kubeconfig_path, context)}``.
+            ``{environment: DemoEndpoint}``.
         """
         if self.endpoints:
             return self.endpoints
@@ -108,14 +123,17 @@ class DemoCluster:
                 [(env, url, NAMESPACE) for env, url in urls.items()],
                 current=ENVIRONMENTS[0],
             )
+            metrics = self.prometheus.start() if self.prometheus is not None else {}
         except BaseException:
             self.stop()
             raise
-        self.endpoints = {env: DemoEndpoint(url, path, env) for env, url in urls.items()}
+        self.endpoints = {env: DemoEndpoint(url, path, env, metrics.get(env, "")) for env, url in urls.items()}
         return self.endpoints
 
     def stop(self) -> None:
-        """Stop both emulators and remove the temporary kubeconfig, if it was ours."""
+        """Stop the metrics, both emulators, and remove the temporary kubeconfig, if it was ours."""
+        if self.prometheus is not None:
+            self.prometheus.stop()
         for emulator in self.emulators.values():
             emulator.stop()
         self.endpoints = {}
@@ -131,4 +149,4 @@ class DemoCluster:
         self.stop()
 
 
-__all__ = ["DemoCluster", "DemoEndpoint", "KubernetesEmulator", "seed_demo", "write_kubeconfig"]
+__all__ = ["DemoCluster", "DemoEndpoint", "DemoPrometheus", "KubernetesEmulator", "seed_demo", "write_kubeconfig"]

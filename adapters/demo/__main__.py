@@ -61,8 +61,12 @@ def main() -> None:
         _serve_scale(int(deployments), int(replicas or 1), args.directory, args.time_scale, stop)
         return
     with DemoCluster(args.directory, time_scale=args.time_scale) as demo:
-        for env, (url, kubeconfig, context) in demo.endpoints.items():
-            print(f"{env}: {url}  (kubeconfig {kubeconfig}, context {context})", flush=True)
+        for env, endpoint in demo.endpoints.items():
+            print(
+                f"{env}: {endpoint.base_url}  (kubeconfig {endpoint.kubeconfig_path}, context {endpoint.context}; "
+                f"simulated Prometheus {endpoint.prometheus_url})",
+                flush=True,
+            )
         stop.wait()
 
 

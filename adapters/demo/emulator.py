@@ -15,7 +15,10 @@ enough that the official ``kubernetes`` client works against it unmodified:
   deletecollection, the ``status`` and ``scale`` subresources, ``pods/log`` (plain
   text; ``follow``, ``tailLines``, ``sinceSeconds``, ``sinceTime``, ``timestamps``,
   ``limitBytes``, ``container``, ``previous``);
-- ``metrics.k8s.io/v1beta1`` pods and nodes, which can be switched off.
+- ``metrics.k8s.io/v1beta1`` pods and nodes, which can be switched off;
+- ``argoproj.io/v1alpha1`` rollouts (Argo Rollouts' CRD: list, watch, get, create,
+  patch, delete and the ``status`` subresource), when switched on — stored only: no
+  Argo controller runs them through their steps; a test writes their status.
 
 The server runs in its own thread with its own event loop, so a synchronous caller (a
 test, the console's ``--demo``) starts it and talks to it like to a remote cluster. A
@@ -222,6 +225,8 @@ class KubernetesEmulator:
         controller: Run the simulated control plane (controllers, scheduler, kubelet).
             Without it the emulator is a plain object store, as for crafted-object tests.
         metrics: Serve ``metrics.k8s.io`` (switch with :meth:`set_metrics_enabled`).
+        argo_rollouts: Serve Argo Rollouts' ``rollouts`` resource, as a cluster with
+            its CRD installed does (most clusters do not: off by default).
         bookmark_interval: Seconds between BOOKMARK events on quiet watches that ask
             for them (the real server sends one about every minute).
         watch_timeout: Length of a watch that gives no ``timeoutSeconds``.
@@ -246,6 +251,7 @@ class KubernetesEmulator:
         history_limit: int = DEFAULT_HISTORY_LIMIT,
         controller: bool = True,
         metrics: bool = True,
+        argo_rollouts: bool = False,
         bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
         watch_timeout: float = DEFAULT_WATCH_TIMEOUT,
         node_count: int = 3,
@@ -262,6 +268,7 @@ class KubernetesEmulator:
         self.watch_timeout = watch_timeout
         self._with_controller = controller
         self._metrics_enabled = metrics
+        self.argo_rollouts = argo_rollouts
         self._node_count = node_count
         self._event_ttl = event_ttl
         self._max_events = max_events
@@ -692,14 +699,16 @@ class KubernetesEmulator:
             group, version, rest = "", parts[1], parts[2:]
         elif parts[0] == "apis":
             if len(parts) == 1:
-                return _Route("discovery", document=res.api_group_list(metrics=self._metrics_enabled))
+                return _Route("discovery", document=res.api_group_list(metrics=self._metrics_enabled, rollouts=self.argo_rollouts))
             if len(parts) == 2:
-                document = res.api_group(parts[1], metrics=self._metrics_enabled)
+                document = res.api_group(parts[1], metrics=self._metrics_enabled, rollouts=self.argo_rollouts)
                 if document is None:
                     raise not_found
                 return _Route("discovery", document=document)
             group, version, rest = parts[1], parts[2], parts[3:]
         else:
+            raise not_found
+        if group == res.ARGO_GROUP and not self.argo_rollouts:
             raise not_found
         if group == res.METRICS_GROUP:
             if not self._metrics_enabled or version != res.METRICS_VERSION:

@@ -25,6 +25,7 @@ from adapters.demo.resources import (
     NAMESPACES,
     PODS,
     REPLICASETS,
+    ROLLOUTS,
     SERVICES,
     STATEFULSETS,
     ResourceType,
@@ -240,6 +241,9 @@ def apply_defaults(rt: ResourceType, obj: dict[str, Any], *, creating: bool, ips
                 port.setdefault("targetPort", port.get("port"))
         if creating:
             obj["status"] = {"loadBalancer": {}}
+    elif rt is ROLLOUTS and creating:
+        # A CRD with a status subresource drops the status sent with a create.
+        obj.pop("status", None)
     elif rt is NAMESPACES:
         obj.setdefault("spec", {"finalizers": ["kubernetes"]})
         name = obj.get("metadata", {}).get("name")

@@ -197,6 +197,19 @@ DAEMONSETS = _resource(
     has_generation=True,
 )
 LEASES = _resource("coordination.k8s.io", "v1", "leases", "Lease")
+ARGO_GROUP = "argoproj.io"
+ROLLOUTS = _resource(
+    ARGO_GROUP,
+    "v1alpha1",
+    "rollouts",
+    "Rollout",
+    short_names=("ro",),
+    subresources=("status",),
+    has_generation=True,
+)
+"""Argo Rollouts' custom resource, served as its CRD declares it (status subresource,
+generation bumped by spec changes) when the emulator is told the cluster has Argo
+Rollouts. Only storage: no controller moves a Rollout through its steps."""
 
 RESOURCE_TYPES: tuple[ResourceType, ...] = (
     PODS,
@@ -210,6 +223,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     STATEFULSETS,
     DAEMONSETS,
     LEASES,
+    ROLLOUTS,
 )
 
 METRICS_GROUP = "metrics.k8s.io"
@@ -316,10 +330,13 @@ def api_resource_list(group: str, version: str, *, metrics: bool = False) -> dic
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
 
 
-def api_group_list(*, metrics: bool) -> dict[str, Any]:
-    """The ``APIGroupList`` served at ``/apis`` (the core group is not listed there)."""
+def api_group_list(*, metrics: bool, rollouts: bool = True) -> dict[str, Any]:
+    """The ``APIGroupList`` served at ``/apis`` (the core group is not listed there).
+
+    ``rollouts`` says whether Argo Rollouts' group is installed.
+    """
     entries: list[dict[str, Any]] = []
-    named = [(g, v) for g, v in groups() if g]
+    named = [(g, v) for g, v in groups() if g and (rollouts or g != ARGO_GROUP)]
     if metrics:
         named.append((METRICS_GROUP, METRICS_VERSION))
     for group, version in named:
@@ -328,9 +345,9 @@ def api_group_list(*, metrics: bool) -> dict[str, Any]:
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": entries}
 
 
-def api_group(group: str, *, metrics: bool) -> dict[str, Any] | None:
+def api_group(group: str, *, metrics: bool, rollouts: bool = True) -> dict[str, Any] | None:
     """The ``APIGroup`` document served at ``/apis/<group>``."""
-    for entry in api_group_list(metrics=metrics)["groups"]:
+    for entry in api_group_list(metrics=metrics, rollouts=rollouts)["groups"]:
         if entry["name"] == group:
             return {"kind": "APIGroup", "apiVersion": "v1", **entry}
     return None
