@@ -19,6 +19,7 @@ from textual.binding import Binding
 from adapters.base import StopSignal
 from console.backends import Backend
 from console.log_feed import LogFeed, LogRequest, open_feed
+from console.metrics_poller import WINDOW_SECONDS, MetricsPoller, watch_markers
 from console.model import WorkloadKey
 from console.run_board import RunBoard
 from console.store import Delta, Store
@@ -80,6 +81,7 @@ class WatchfloorApp(App):
         Binding("s", "runbook('scale')", "Scale", show=False),
         Binding("h", "history", "History", show=False),
         Binding("M", "matrix", "Matrix", show=False),
+        Binding("A", "alerts", "Alerts", show=False),
     ]
 
     WORKLOAD_KEYS = [
@@ -130,6 +132,12 @@ class WatchfloorApp(App):
         self._start_backends = start_backends
         self._stop = StopSignal()
         self._stats: dict[str, StatsManager] = {}
+        self._metrics: dict[str, MetricsPoller] = {}
+        for backend in backends:
+            if backend.make_prometheus is not None:
+                self.store.set_prometheus(
+                    backend.environment.name, backend.queries, simulated=backend.metrics_simulated, window=WINDOW_SECONDS
+                )
         self.watchfloor_themes = list(THEMES)
         for registered in THEMES.values():
             self.register_theme(registered)
@@ -154,6 +162,12 @@ class WatchfloorApp(App):
                 manager = StatsManager(backend.environment.name, backend.make_adapter, self.store)
                 self._stats[backend.environment.name] = manager
                 self._run_stats(manager)
+                if backend.make_prometheus is not None:
+                    poller = MetricsPoller(backend.environment.name, backend.make_prometheus, backend.queries, self.store)
+                    self._metrics[backend.environment.name] = poller
+                    self._run_metrics(poller)
+            if self._metrics:
+                self._watch_markers()
         self.set_interval(TICK_SECONDS, self.tick)
         if self._start_backends:
             self._preload_runbooks()
@@ -194,6 +208,14 @@ class WatchfloorApp(App):
     def _run_stats(self, manager: StatsManager) -> None:
         manager.run(self._stop)
 
+    @work(thread=True, exit_on_error=False, group="metrics", description="Prometheus sparklines and alerts")
+    def _run_metrics(self, poller: MetricsPoller) -> None:
+        poller.run(self._stop)
+
+    @work(thread=True, exit_on_error=False, group="metrics", description="deploy markers from the run journals")
+    def _watch_markers(self) -> None:
+        watch_markers(self.store, self._stop)
+
     # -- the frame tick ----------------------------------------------------------------
 
     def tick(self) -> Delta:
@@ -233,8 +255,20 @@ class WatchfloorApp(App):
         if manager is not None:
             manager.prefer(lambda replica: replica.workload == key)
 
+    def watch_metrics(self, keys) -> None:
+        """Poll Prometheus for these workloads' sparklines: the selected one first, then the rows in view."""
+        keys = tuple(keys)
+        for poller in self._metrics.values():
+            poller.want(keys)
+
     def show_logs(self, key: WorkloadKey, *, replica_id: str | None = None) -> None:
         self.push_screen(LogsScreen(WorkloadLogSource(self, key, replica_id)))
+
+    def show_alerts(self) -> None:
+        from screens.alerts import AlertsScreen
+
+        if not isinstance(self.screen, AlertsScreen):
+            self.push_screen(AlertsScreen())
 
     def show_workload(self, key: WorkloadKey) -> None:
         self.push_screen(WorkloadScreen(key))
@@ -481,6 +515,9 @@ class WatchfloorApp(App):
 
         if not isinstance(self.screen, MatrixScreen):
             self.show_matrix()
+
+    def action_alerts(self) -> None:
+        self.show_alerts()
 
     def action_next_theme(self) -> None:
         names = self.watchfloor_themes

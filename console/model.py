@@ -205,6 +205,85 @@ class ConnectionState:
     detail: str = ""
 
 
+# --- Prometheus: metric series, alerts and deploy markers (issue D) ----------------------
+
+ALERT_WORKLOAD_LABELS = ("workload", "deployment", "service", "container")
+"""Alert labels that name the workload an alert is about (any one equal to its name)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSeries:
+    """One named query's sparkline for one workload: points over the sparkline window.
+
+    ``points`` keep Prometheus's values as they are (NaN included, oldest first); the
+    widget decides how to draw what is not a number.
+    """
+
+    key: WorkloadKey
+    query: str
+    """The `NamedQuery` name."""
+    points: tuple[Sample, ...] = ()
+    note: str | None = None
+    """Why the series is empty or partial ("no data", a rejected query, "3 series …")."""
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A pending or firing Prometheus alert of an environment's Prometheus.
+
+    Labels and annotations are untrusted text: shown through ``widgets.safe_text``.
+    """
+
+    env: str
+    name: str
+    state: str
+    """``firing`` or ``pending``."""
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+    active_at: datetime | None = None
+    value: float = float("nan")
+
+    def label(self, name: str) -> str:
+        return next((value for key, value in self.labels if key == name), "")
+
+    def annotation(self, name: str) -> str:
+        return next((value for key, value in self.annotations if key == name), "")
+
+    @property
+    def severity(self) -> str:
+        return self.label("severity")
+
+    @property
+    def summary(self) -> str:
+        return self.annotation("summary") or self.annotation("description") or self.annotation("message")
+
+    @property
+    def workload_names(self) -> tuple[str, ...]:
+        """Values of the labels that name a workload, without repeats."""
+        return tuple(dict.fromkeys(v for k, v in self.labels if k in ALERT_WORKLOAD_LABELS and v))
+
+    def matches(self, key: WorkloadKey) -> bool:
+        """The alert is about this workload: a workload label names it, and the
+        ``namespace`` label, where the alert has one, is the workload's group."""
+        if key.env != self.env or key.name not in self.workload_names:
+            return False
+        namespace = self.label("namespace")
+        return not namespace or namespace == key.group
+
+
+@dataclass(frozen=True, slots=True)
+class DeployMarker:
+    """A moment a run changed what serves, from a run journal: drawn on every sparkline."""
+
+    ts: float
+    """Seconds since the epoch."""
+    verb: str
+    """deploy, rollback, canary.promote, bluegreen.switch, or ``finished``."""
+    run_id: str
+    detail: str = ""
+    """The run's outcome for ``finished``; the version deployed where known."""
+
+
 # --- Changes: what adapters yield from watch(); pure data crossing threads -------------
 
 

@@ -15,12 +15,16 @@ from dataclasses import dataclass, field
 
 from console.health import aggregate
 from console.model import (
+    Alert,
     Change,
     ConnectionChanged,
     ConnectionState,
     Environment,
     EnvironmentView,
     EventRecorded,
+    DeployMarker,
+    MetricSeries,
+    NamedQuery,
     Replica,
     ReplicaRemoved,
     ReplicaUpserted,
@@ -40,6 +44,18 @@ EVENTS_PER_WORKLOAD = 50
 """Backend events kept per workload, newest first."""
 
 
+@dataclass(frozen=True, slots=True)
+class PrometheusView:
+    """An environment's Prometheus as the UI sees it: its named queries and its state."""
+
+    queries: tuple[NamedQuery, ...] = ()
+    simulated: bool = False
+    connection: ConnectionState | None = None
+    """None until the first poll has answered or failed."""
+    window: float = 1800.0
+    """Seconds of history a sparkline spans."""
+
+
 @dataclass(slots=True)
 class Delta:
     """What changed since the previous ``drain()``."""
@@ -54,9 +70,25 @@ class Delta:
     """Workloads with new CPU/memory samples."""
     events: set[WorkloadKey] = field(default_factory=set)
     """Workloads with new backend events."""
+    series: set[WorkloadKey] = field(default_factory=set)
+    """Workloads with new Prometheus metric points or deploy markers."""
+    alerts: set[str] = field(default_factory=set)
+    """Environments whose alerts or Prometheus connection state changed."""
 
     def __bool__(self) -> bool:
-        return bool(self.environments or self.workloads or self.removed or self.metrics or self.events)
+        return bool(
+            self.environments or self.workloads or self.removed or self.metrics or self.events or self.series or self.alerts
+        )
+
+    def merge(self, other: Delta) -> None:
+        """Fold ``other`` into this delta (a screen collecting ticks between repaints)."""
+        self.environments |= other.environments
+        self.workloads |= other.workloads
+        self.removed |= other.removed
+        self.metrics |= other.metrics
+        self.events |= other.events
+        self.series |= other.series
+        self.alerts |= other.alerts
 
 
 class Store:
@@ -75,6 +107,13 @@ class Store:
         self._events: dict[WorkloadKey, deque[EventRecorded]] = {}
         self._workloads: dict[WorkloadKey, Workload] = {}
         self._series: dict[tuple[str, str], deque[Sample]] = {}
+        self._prometheus: dict[str, PrometheusView] = {}
+        """Environments that have a Prometheus."""
+        self._metric_series: dict[tuple[WorkloadKey, str], MetricSeries] = {}
+        self._alerts: dict[str, tuple[Alert, ...]] = {}
+        self._alert_index: dict[str, dict[str, list[tuple[str, str]]]] = {}
+        """Per environment: workload name → (namespace label or "", state) of its alerts."""
+        self._markers: dict[WorkloadKey, tuple[DeployMarker, ...]] = {}
         self._pending = Delta()
         self._dirty_keys: set[WorkloadKey] = set()
         self._listeners: list = []
@@ -311,3 +350,131 @@ class Store:
                 for sample in self._series.get((rid, metric), ()):
                     buckets[int(sample.ts)] += sample.value
         return [Sample(float(ts), value) for ts, value in sorted(buckets.items())]
+
+    # -- Prometheus: sparklines, alerts, deploy markers (metrics_poller.py feeds these) --
+
+    def set_prometheus(
+        self, env: str, queries: Iterable[NamedQuery] = (), *, simulated: bool = False, window: float = 1800.0
+    ) -> None:
+        """Say that ``env`` has a Prometheus with these named queries (sparklines of ``window`` seconds)."""
+        with self._lock:
+            old = self._prometheus.get(env)
+            self._prometheus[env] = PrometheusView(tuple(queries), simulated, old.connection if old else None, window)
+            self._pending.alerts.add(env)
+
+    def set_prometheus_connection(self, env: str, state: ConnectionState) -> None:
+        with self._lock:
+            view = self._prometheus.get(env)
+            if view is None or view.connection == state:
+                return
+            self._prometheus[env] = PrometheusView(view.queries, view.simulated, state, view.window)
+            self._pending.alerts.add(env)
+
+    def prometheus(self, env: str) -> PrometheusView | None:
+        """The environment's Prometheus, or None when it has none."""
+        with self._lock:
+            return self._prometheus.get(env)
+
+    def put_series(
+        self,
+        key: WorkloadKey,
+        query: str,
+        points: Iterable[Sample],
+        *,
+        replace: bool,
+        since: float | None = None,
+        note: str | None = None,
+    ) -> None:
+        """Store a range query's answer for a workload's named query.
+
+        Args:
+            points: Oldest first.
+            replace: The points are the whole window; otherwise they extend what is
+                held (an incremental fetch of the newest part).
+            since: Drop points older than this (the window's start).
+            note: Why the series is empty or partial; None clears the note.
+        """
+        new = tuple(points)
+        with self._lock:
+            old = self._metric_series.get((key, query))
+            if replace or old is None:
+                merged = new
+            else:
+                first = new[0].ts if new else float("inf")
+                merged = tuple(p for p in old.points if p.ts < first) + new
+            if since is not None:
+                merged = tuple(p for p in merged if p.ts >= since)
+            series = MetricSeries(key, query, merged, note)
+            if old == series:
+                return
+            self._metric_series[(key, query)] = series
+            self._pending.series.add(key)
+
+    def forget_series(self, key: WorkloadKey) -> None:
+        """Drop every metric series of a workload (no longer on screen)."""
+        with self._lock:
+            gone = [pair for pair in self._metric_series if pair[0] == key]
+            for pair in gone:
+                del self._metric_series[pair]
+            if gone:
+                self._pending.series.add(key)
+
+    def metric_series(self, key: WorkloadKey, query: str) -> MetricSeries | None:
+        with self._lock:
+            return self._metric_series.get((key, query))
+
+    def series_count(self) -> int:
+        """How many metric series are held (bounded by what is on screen)."""
+        with self._lock:
+            return len(self._metric_series)
+
+    def set_alerts(self, env: str, alerts: Iterable[Alert]) -> None:
+        """Replace the environment's pending and firing alerts; rows whose mark changes are redrawn."""
+        fresh = tuple(alerts)
+        with self._lock:
+            if self._alerts.get(env) == fresh:
+                return
+            before = {k: self._alert_state(k) for k in self._workloads if k.env == env}
+            self._alerts[env] = fresh
+            index: dict[str, list[tuple[str, str]]] = defaultdict(list)
+            for alert in fresh:
+                for name in alert.workload_names:
+                    index[name].append((alert.label("namespace"), alert.state))
+            self._alert_index[env] = dict(index)
+            for key, state in before.items():
+                if self._alert_state(key) != state:
+                    self._pending.workloads.add(key)
+            self._pending.alerts.add(env)
+
+    def alerts(self, env: str | None = None) -> list[Alert]:
+        """Pending and firing alerts, of one environment or all, in environment order."""
+        with self._lock:
+            envs = [env] if env is not None else list(self._views)
+            return [alert for name in envs for alert in self._alerts.get(name, ())]
+
+    def alert_state(self, key: WorkloadKey) -> str | None:
+        """``firing`` when an alert on the workload fires, ``pending`` when one is pending, else None."""
+        with self._lock:
+            return self._alert_state(key)
+
+    def _alert_state(self, key: WorkloadKey) -> str | None:
+        entries = self._alert_index.get(key.env, {}).get(key.name)
+        if not entries:
+            return None
+        states = {state for namespace, state in entries if not namespace or namespace == key.group}
+        if "firing" in states:
+            return "firing"
+        return "pending" if states else None
+
+    def set_markers(self, markers: dict[WorkloadKey, tuple[DeployMarker, ...]]) -> None:
+        """Replace every workload's deploy markers (read from the run journals)."""
+        with self._lock:
+            for key in set(self._markers) | set(markers):
+                if self._markers.get(key, ()) != markers.get(key, ()):
+                    self._pending.series.add(key)
+            self._markers = {key: value for key, value in markers.items() if value}
+
+    def markers(self, key: WorkloadKey) -> tuple[DeployMarker, ...]:
+        """The workload's deploy markers, oldest first."""
+        with self._lock:
+            return self._markers.get(key, ())

@@ -23,6 +23,7 @@ from textual.widgets import Footer, Header, Static
 from console.log_feed import LogFeed, LogRequest
 from console.runbook.run_view import Phase, RunView, StepState, StepView
 from screens.run_dialogs import ChecklistDialog, ConfirmDialog, ResolveDialog, TextDialog
+from widgets.gate_chart import VERDICT_STYLES, gate_lines
 from widgets.log_view import LogView
 from widgets.safe_text import safe_text
 
@@ -83,14 +84,26 @@ def header_text(view: RunView) -> Text:
     return text
 
 
-def steps_table(view: RunView, now: datetime, styles: dict[str, str]) -> Table:
+def visible_steps(count: int, current: int | None, rows: int) -> range:
+    """Which steps fit in ``rows`` lines, keeping the current one in view (with one
+    finished step above it for context)."""
+    if rows <= 0 or count <= rows:
+        return range(count)
+    anchor = current if current is not None else count - 1
+    first = max(0, min(anchor - 1, count - rows))
+    return range(first, first + rows)
+
+
+def steps_table(view: RunView, now: datetime, styles: dict[str, str], rows: int = 0) -> Table:
     table = Table.grid(padding=(0, 1), expand=True)
     table.add_column(width=1)
     table.add_column(no_wrap=True, max_width=22)
     table.add_column(width=13, no_wrap=True)
     table.add_column(width=5, justify="right")
     table.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
-    for index, step in enumerate(view.steps):
+    shown = visible_steps(len(view.steps), view.current, rows)
+    for index in shown:
+        step = view.steps[index]
         glyph, style = STATE_GLYPHS[step.state]
         marker = "bold" if index == view.current else ""
         table.add_row(
@@ -103,27 +116,71 @@ def steps_table(view: RunView, now: datetime, styles: dict[str, str]) -> Table:
     return table
 
 
-def current_text(view: RunView, now: float) -> Text:
+def steps_title(view: RunView, rows: int) -> str:
+    shown = visible_steps(len(view.steps), view.current, rows)
+    if len(shown) == len(view.steps):
+        return "Steps"
+    return f"Steps {shown.start + 1}–{shown.stop} of {len(view.steps)}"
+
+
+def gate_text(view: RunView, width: int, styles: dict[str, str]) -> Text:
+    """Every Prometheus gate still measuring in the background (other than the current step)."""
+    text = Text()
+    current = view.current_step
+    for step in view.steps:
+        gate = step.gate
+        if gate is None or step is current or step.state is not StepState.RUNNING:
+            continue
+        if text:
+            text.append("\n")
+        text.append_text(safe_text(step.title, style="bold"))
+        text.append("  (background)", style="dim")
+        for line in gate_lines(gate, width, styles):
+            text.append("\n")
+            text.append_text(line)
+    return text
+
+
+def current_text(
+    view: RunView, now: float, *, width: int = 60, styles: dict[str, str] | None = None, chart_rows: int = 3
+) -> Text:
     step = view.current_step
+    gates = gate_text(view, width, styles or {})
     if step is None:
         if view.phase.finished:
             return Text.assemble(("finished", "bold"), " — ", safe_text(view.message), "\njournal: ", safe_text(view.journal))
-        return Text("between steps", style="dim")
+        return gates or Text("between steps", style="dim")
     text = Text()
     text.append_text(safe_text(step.title, style="bold"))
     text.append(f"  [{step.kind}]", style="dim")
     if step.deadline and not step.state.finished:
         left = max(0, int(step.deadline - now))
         text.append(f"  {left // 60}:{left % 60:02d} left", style="bold")
-    for line in step.detail:
-        text.append("\n")
-        text.append_text(safe_text(line))
+    if step.gate is not None:
+        # The chart says what the detail lines (its measurements) would.
+        for line in gate_lines(step.gate, width, styles or {}, height=chart_rows):
+            text.append("\n")
+            text.append_text(line)
+    else:
+        for line in step.detail:
+            text.append("\n")
+            text.append_text(safe_text(line))
+    if gates:
+        if text:
+            text.append("\n")
+        text.append_text(gates)
     hint = WAITING_HINTS.get(view.waiting_for or "")
     if hint:
         text.append("\n\n")
         text.append(hint, style="bold")
     return text
 
+
+RELEASE_ABORT = {
+    "canary": "The canary replicas are removed; stable is left untouched.",
+    "bluegreen-idle": "The new colour is removed; the live one is left untouched.",
+    "bluegreen-live": "Traffic is switched back to the old colour and the new one removed.",
+}
 
 WAITING_HINTS = {
     "confirm": "waiting for your answer — press Enter",
@@ -158,6 +215,8 @@ class RunScreen(Screen):
         Binding("a", "abort", "Abort"),
         Binding("u", "undo", "Undo"),
         Binding("n", "note", "Note"),
+        Binding("p", "promote", "Promote"),
+        Binding("P", "promote_full", "Promote fully", show=False),
         Binding("l", "logs", "Logs", show=False),
         Binding("escape", "app.pop_screen", "Back"),
         Binding("q", "app.pop_screen", "Back", show=False),
@@ -231,8 +290,16 @@ class RunScreen(Screen):
         header.set_class(view.phase in (Phase.DEGRADED, Phase.ABORTED), "-bad")
         header.set_class(view.phase == Phase.HEALTHY, "-good")
         header.set_class(view.phase in (Phase.PAUSED, Phase.ROLLED_BACK), "-warn")
-        self.query_one("#run-steps", Static).update(steps_table(view, now, styles))
-        self.query_one("#run-current", Static).update(current_text(view, clock))
+        steps = self.query_one("#run-steps", Static)
+        # At 80x24 a long runbook would push the current step's pane off the screen.
+        rows = max(3, self.size.height // 3 - 2) if self.size.height else 0
+        steps.update(steps_table(view, now, styles, rows))
+        steps.border_title = steps_title(view, rows)
+        current = self.query_one("#run-current", Static)
+        verdict_styles = {key: _resolve(key, variables) for key in VERDICT_STYLES.values()}
+        width = max(20, current.content_region.width or current.size.width - 2)
+        chart_rows = 2 if 0 < current.content_region.height < 8 else 3
+        current.update(current_text(view, clock, width=width, styles=verdict_styles, chart_rows=chart_rows))
         self.query_one("#run-timeline", Static).update(timeline_text(view))
         self._maybe_ask(view)
 
@@ -297,7 +364,13 @@ class RunScreen(Screen):
         if view is None or view.phase.finished:
             return
         self.app.push_screen(
-            ConfirmDialog(f"Abort {view.runbook} on {view.workload.label}? The workload is left as it is now."),
+            ConfirmDialog(
+                f"Abort {view.runbook} on {view.workload.label}? "
+                + (
+                    RELEASE_ABORT.get(view.release, "")
+                    or "The workload is left as it is now."
+                )
+            ),
             lambda answer: answer is not None and answer.get("yes") and self._send("abort", "from the run screen"),
         )
 
@@ -311,6 +384,28 @@ class RunScreen(Screen):
                 protect=view.environment if view.protected else None,
             ),
             lambda answer: answer is not None and answer.get("yes") and self._send("undo", "from the run screen"),
+        )
+
+    def action_promote(self) -> None:
+        """Argo's promote: end the current gate, wait or pause and go on to the next step."""
+        view = self.view
+        if view is None or view.phase.finished:
+            return
+        step = view.current_step
+        what = step.title if step is not None else "the current step"
+        self.app.push_screen(
+            ConfirmDialog(f"Promote: end '{what}' now and go on with the next step?"),
+            lambda answer: answer is not None and answer.get("yes") and self._send("promote", "from the run screen"),
+        )
+
+    def action_promote_full(self) -> None:
+        """Argo's promote --full: skip every gate up to the promote step; a reason is required."""
+        view = self.view
+        if view is None or view.phase.finished:
+            return
+        self.app.push_screen(
+            TextDialog("Promote fully, skipping every remaining gate. Why? (journaled; required)"),
+            lambda reason: reason and reason.strip() and self._send("promote_full", reason.strip()),
         )
 
     def action_note(self) -> None:

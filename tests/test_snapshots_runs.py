@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from console.model import Revision, WorkloadKey
-from console.runbook.run_view import Phase, RunView, StepState, StepView, TimelineEntry
+from console.runbook.run_view import GateView, Phase, RunView, StepState, StepView, TimelineEntry
 from screens.history import HistoryData, HistoryScreen
 from screens.matrix import MatrixScreen
 from screens.run import RunScreen
@@ -90,6 +90,65 @@ def run_app():
 @pytest.mark.parametrize("size", list(SIZES))
 def test_run_screen(snap_compare, size):
     app, open_run = run_app()
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=open_run)
+
+
+def fixture_canary_run() -> RunView:
+    """A canary at 25 % whose error-ratio gate is measuring, one measurement over the line,
+    one Prometheus outage, and a background latency gate."""
+    errors = GateView(
+        query='sum(rate(http_requests_total{workload="web",version="1.5.0",code=~"5.."}[1m])) / …',
+        values=(0.004, 0.006, 0.011, 0.009, 0.07, float("nan"), 0.012, 0.01, 0.008),
+        verdicts=("pass", "pass", "pass", "pass", "fail", "error", "pass", "pass", "pass"),
+        threshold=0.05,
+        unit="ratio",
+        passed=7,
+        failed=1,
+        errors=1,
+        message="✔ 0.008 ratio — success condition holds: result[0] < 0.05",
+    )
+    latency = GateView(query="p95", values=(0.21, 0.22, 0.2, 0.24), verdicts=("pass",) * 4, threshold=0.5, unit="s", passed=4, background=True)
+    steps = (
+        StepView("preflight", "Stable is healthy", "gate", StepState.PASSED, "healthy: 3/3 ready", T0, T0 + timedelta(seconds=4)),
+        StepView("confirm", "Start the canary?", "confirm", StepState.PASSED, "confirmed by alice@bastion", T0, T0 + timedelta(seconds=9)),
+        StepView("canary-10", "Canary at 10 %", "action", StepState.PASSED, "canary 1.5.0: 1 of 4 replicas (25 %), asked 10 %", T0, T0 + timedelta(seconds=30)),
+        StepView("latency", "p95 latency stays under 500 ms", "gate", StepState.RUNNING, "measuring in the background every 10s", T0, None, gate=latency),
+        StepView("errors-10", "Error ratio under 5 %", "gate", StepState.RUNNING, "", T0 + timedelta(seconds=30), None, gate=errors),
+        StepView("canary-25", "Canary at 25 %", "action"),
+        StepView("promote", "Promote", "action"),
+    )
+    return RunView(
+        run_id="20261126T020000Z-ca11ee",
+        runbook="canary",
+        title="Canary release",
+        environment="demo-staging",
+        workload=WorkloadKey("demo-staging", "shop", "web"),
+        phase=Phase.PROGRESSING,
+        message="running Canary release on shop/web",
+        steps=steps,
+        current=4,
+        from_version="1.4.2",
+        to_version="1.5.0",
+        from_image="shop/web:1.4.2",
+        to_image="shop/web:1.5.0",
+        desired=3,
+        updated=1,
+        ready=4,
+        release="canary",
+        started=T0,
+    )
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_run_screen_with_prometheus_gates(snap_compare, size):
+    app = fixture_app("dark", kubernetes=True)
+    view = fixture_canary_run()
+    app.run_board.update(view)
+
+    async def open_run(pilot):
+        app.push_screen(RunScreen(view.run_id))
+        await pilot.pause()
+
     assert snap_compare(app, terminal_size=SIZES[size], run_before=open_run)
 
 

@@ -268,7 +268,7 @@ class RunExecutor:
         self._from_revision = started.get("from_revision")
         self._deployed = state.deployed
         self._confirmed = state.confirmed
-        self._release = state.release
+        self._set_release(state.release)
         steps = list(self.view.steps)
         for index, view in enumerate(steps):
             recorded = state.steps.get(view.id)
@@ -697,7 +697,7 @@ class RunExecutor:
         else:
             raise _StepFailed(f"this backend has no {verb!r} action")
         result = self._adapter_call(step.id, request, call)
-        self._release = _release_after(verb, self._release)
+        self._set_release(_release_after(verb, self._release))
         if verb in ("canary.promote", "bluegreen.switch"):
             self._deployed = True
         if verb == "deploy":
@@ -729,6 +729,11 @@ class RunExecutor:
             return lambda: method(self.key, change_cause=cause, **common)
         return lambda: method(self.key, **common)
 
+    def _set_release(self, release: str | None) -> None:
+        self._release = release
+        if release != (self.view.release or None):
+            self._publish(release=release or "")
+
     def _close_release_quietly(self) -> str:
         """After an operator abort: take an open release back; returns what was done, for the message."""
         if not self._release:
@@ -753,7 +758,7 @@ class RunExecutor:
             method = getattr(self.adapter, verb.replace(".", "_"))
             request = {"verb": verb, "workload": self.key.label, "environment": self.environment.name, "why": why}
             result = self._adapter_call(ROLLBACK_STEP, request, lambda method=method: method(self.key, timeout=300.0, progress=None, stop=None))
-            self._release = _release_after(verb, self._release)
+            self._set_release(_release_after(verb, self._release))
             messages.append(result.message)
         return "; ".join(messages)
 

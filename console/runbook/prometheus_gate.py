@@ -137,8 +137,9 @@ class PrometheusGate:
 
     def view(self) -> GateView:
         """What the run screen draws: the first value of each measurement, the threshold, counts."""
-        values = []
+        values, verdicts = [], []
         for measurement in self.state.measurements:
+            verdicts.append(measurement.verdict.value)
             if measurement.verdict is Verdict.ERROR or not measurement.value:
                 values.append(math.nan)
             else:
@@ -148,6 +149,7 @@ class PrometheusGate:
         return GateView(
             query=self.query,
             values=tuple(values[-120:]),
+            verdicts=tuple(verdicts[-120:]),
             threshold=self.threshold,
             unit=self.unit,
             passed=counts.successful,

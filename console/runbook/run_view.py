@@ -75,6 +75,8 @@ class GateView:
     query: str
     values: tuple[float, ...] = ()
     """The first value of each measurement, oldest first (NaN where there was none)."""
+    verdicts: tuple[str, ...] = ()
+    """Each measurement's verdict (pass/fail/inconclusive/error), beside ``values``."""
     threshold: float | None = None
     unit: str = ""
     passed: int = 0
@@ -147,6 +149,8 @@ class RunView:
     waiting_for: str | None = None
     """"confirm", "manual", "interrupted", "paused" — the input the run waits for."""
     protected: bool = False
+    release: str = ""
+    """The release the run has open: canary, bluegreen-idle, bluegreen-live, or ""."""
     timeline: tuple[TimelineEntry, ...] = field(default=())
     started: datetime | None = None
     finished: datetime | None = None
