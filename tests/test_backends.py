@@ -54,15 +54,16 @@ def test_images_are_tagged_and_carry_their_version_label(
         "web:1": "watchfloor-test/web:1",
         "web:2": "watchfloor-test/web:2",
         "web:2-broken": "watchfloor-test/web:2-broken",
+        "web:3-errors": "watchfloor-test/web:3-errors",
         "logger": "watchfloor-test/logger:latest",
         "crasher": "watchfloor-test/crasher:latest",
     }
 
-    web_keys = ("web:1", "web:2", "web:2-broken")
+    web_keys = ("web:1", "web:2", "web:2-broken", "web:3-errors")
     versions = {key: docker_engine.images.get(test_images[key]).labels.get(VERSION_LABEL) for key in web_keys}
 
     assert test_images == expected
-    assert versions == {"web:1": "1", "web:2": "2", "web:2-broken": "2-broken"}
+    assert versions == {"web:1": "1", "web:2": "2", "web:2-broken": "2-broken", "web:3-errors": "3-errors"}
 
 
 def test_images_are_reused_when_their_context_is_unchanged(

@@ -32,7 +32,12 @@ BUILTINS = {
     "run_id": "20261126T013000Z-ab12cd",
     "actor": "ana@bastion",
 }
-SAMPLE_PARAMS = {"deploy": {"image": "registry.example.com/web:1.5.0"}, "scale": {"replicas": "3"}}
+SAMPLE_PARAMS = {
+    "deploy": {"image": "registry.example.com/web:1.5.0"},
+    "scale": {"replicas": "3"},
+    "canary": {"image": "registry.example.com/web:1.5.0"},
+    "blue-green": {"image": "registry.example.com/web:1.5.0"},
+}
 
 USER_DEPLOY = """\
 name: deploy
@@ -54,11 +59,11 @@ def test_every_builtin_runbook_loads_without_problems() -> None:
     loaded = load_runbooks()
 
     assert loaded.problems == []
-    assert set(loaded.runbooks) == {"deploy", "rollback", "restart", "scale", "incident-triage"}
+    assert set(loaded.runbooks) == {"deploy", "rollback", "restart", "scale", "incident-triage", "canary", "blue-green"}
     assert all(runbook.source == "builtin" for runbook in loaded)
 
 
-@pytest.mark.parametrize("name", ["deploy", "rollback", "restart", "scale", "incident-triage"])
+@pytest.mark.parametrize("name", ["deploy", "rollback", "restart", "scale", "incident-triage", "canary", "blue-green"])
 def test_every_builtin_runbook_renders_with_the_params_it_asks_for(name: str) -> None:
     runbook = load_runbooks().runbooks[name].runbook
     values = {**bind_params(runbook, SAMPLE_PARAMS.get(name, {})), **BUILTINS}
@@ -178,4 +183,4 @@ def test_builtins_can_be_loaded_from_a_copy_of_the_directory(tmp_path: Path) -> 
 
     loaded = load_runbooks(builtin_dir=tmp_path / "builtin")
 
-    assert len(loaded) == 5 and loaded.problems == []
+    assert len(loaded) == len(list(builtin_runbooks_dir().glob("*.yaml"))) == 7 and loaded.problems == []
