@@ -304,7 +304,11 @@ class RunExecutor:
             return
         index = self._index_of_step(state.interrupted)
         observed = self._observe_quietly()
-        recommended = _recommend(self.runbook.steps[index], state, observed, self.view)
+        step = self.runbook.steps[index]
+        release = None
+        if step.kind == "action" and step.verb.startswith(("canary.", "bluegreen.")) and hasattr(self.adapter, "release_state"):
+            release = _quiet(lambda: self.adapter.release_state(self.key))
+        recommended = _recommend(step, state, observed, self.view, release)
         self._set_step(
             index,
             state=StepState.INTERRUPTED,
@@ -1223,7 +1227,7 @@ def _replay(entries: list[dict]) -> _Replayed:
     return state
 
 
-def _recommend(step, state: _Replayed, observed: Observation | None, view: RunView) -> str:
+def _recommend(step, state: _Replayed, observed: Observation | None, view: RunView, release=None) -> str:
     """The safe choice for an interrupted step: never apply a side effect twice."""
     call = state.calls.get(step.id) or {}
     sent = bool(call.get("sent")) or "result" in call or "error" in call
@@ -1239,7 +1243,7 @@ def _recommend(step, state: _Replayed, observed: Observation | None, view: RunVi
         return "abort"
     verb = step.verb
     if verb.startswith(("canary.", "bluegreen.")):
-        return "redo"  # release verbs converge on a state: sending one twice does it once
+        return _recommend_release(step, release, view)
     if verb == "deploy":
         landed = observed.image == step.image and observed.rollout_complete
         return "done" if landed else "redo"
@@ -1248,6 +1252,44 @@ def _recommend(step, state: _Replayed, observed: Observation | None, view: RunVi
     if verb == "scale":
         return "done" if observed.desired == int(step.replicas) else "redo"
     return "done"  # restart: the backend took it; restarting again would restart twice
+
+
+def _recommend_release(step, release, view: RunView) -> str:
+    """Whether an interrupted release verb landed, judged from the backend's release state."""
+    if release is None:
+        return "abort"  # the backend cannot say: a person decides
+    verb, kind = step.verb, release.kind
+    if verb == "canary.start":
+        if kind == "canary":
+            return "done" if release.new_image == step.image else "abort"
+        return "redo" if kind == "" else "abort"
+    if verb == "canary.set_weight":
+        if kind != "canary":
+            return "abort"
+        from adapters.base import canary_replicas
+
+        return "done" if release.new_replicas == canary_replicas(release.stable_replicas, int(step.weight)) else "redo"
+    if verb == "canary.promote":
+        if kind == "canary":
+            return "redo"
+        return "done" if view.to_image and release.stable_image == view.to_image else "abort"
+    if verb == "canary.abort":
+        return "done" if kind != "canary" else "redo"
+    if verb == "bluegreen.abort":
+        return "done" if kind == "" else "redo"
+    if verb == "bluegreen.deploy":
+        if kind == "blue-green" and release.new_image == step.image and release.idle_scaled_up:
+            return "done"
+        return "redo" if kind == "" else "abort"
+    if verb == "bluegreen.switch":
+        if view.to_image and release.stable_image == view.to_image:
+            return "done"
+        return "redo" if kind == "blue-green" and release.idle_scaled_up else "abort"
+    if verb == "bluegreen.switch_back":
+        return "done" if view.from_image and release.stable_image == view.from_image else "redo"
+    if verb == "bluegreen.scale_down":
+        return "done" if not release.idle_scaled_up else "redo"
+    return "abort"
 
 
 def _release_after(verb: str, release: str | None) -> str | None:
