@@ -48,11 +48,16 @@ def aggregate(
     want = len(members) if desired is None else desired
     ready = sum(1 for r in members if r.health is Health.HEALTHY)
     restarts = sum(r.restarts for r in members)
-    newest = max(members, key=lambda r: r.created_at.timestamp() if r.created_at else 0.0, default=None)
+    canaries = [r for r in members if _is_canary(r)]
+    # The version is what the stable replicas run: a canary beside them is named in the reason.
+    stable = [r for r in members if not _is_canary(r)] or members
+    newest = max(stable, key=lambda r: r.created_at.timestamp() if r.created_at else 0.0, default=None)
     image = newest.image if newest else ""
     version = newest.version if newest else ""
     created = min((r.created_at for r in members if r.created_at), default=None)
     health, reason = _verdict(members, want)
+    if canaries and len(canaries) < len(members) and health is Health.HEALTHY:
+        reason = f"canary {canaries[0].version}: {len(canaries)} of {len(members)} replicas"
     if spec is not None:
         health, reason = _with_spec(health, reason, spec, bool(members))
         if spec.image:
@@ -73,6 +78,11 @@ def aggregate(
         created_at=created,
         revision=spec.revision if spec is not None else None,
     )
+
+
+def _is_canary(replica: Replica) -> bool:
+    labels = dict(replica.labels)
+    return labels.get("watchfloor.track") == "canary" or labels.get("track") == "canary"
 
 
 def _with_spec(health: Health, reason: str, spec: WorkloadSpec, has_replicas: bool) -> tuple[Health, str]:

@@ -144,3 +144,21 @@ def test_desired_comes_from_the_spec():
     workload = aggregate(KEY, [replica("web-1")], spec=_spec(desired=3))
 
     assert (workload.ready, workload.desired, workload.health) == (1, 3, Health.DEGRADED)
+
+
+def test_a_canary_beside_stable_replicas_keeps_the_stable_version_and_is_named_in_the_reason():
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    old = datetime(2026, 11, 26, tzinfo=UTC)
+    stable = [replace(replica(f"web-{i}"), created_at=old) for i in range(3)]
+    canary = replace(
+        replica("web-canary-1", image="shop/web:1.5.0", version="1.5.0", labels=(("watchfloor.track", "canary"),)),
+        created_at=old + timedelta(minutes=5),
+    )
+
+    workload = aggregate(KEY, [*stable, canary])
+
+    assert workload.version == "1.4.2"
+    assert workload.health is Health.HEALTHY
+    assert workload.reason == "canary 1.5.0: 1 of 4 replicas"
