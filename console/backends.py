@@ -17,6 +17,7 @@ from console.config import (
     ConfigError,
     DockerEnvironmentConfig,
     KubernetesEnvironmentConfig,
+    NamedQueryConfig,
     PrometheusConfig,
     resolve_reference,
 )
@@ -114,6 +115,13 @@ _FACTORIES: dict[str, Callable] = {"docker": _docker, "kubernetes": _kubernetes}
 
 def demo_config(demo) -> Config:
     """The config for a started ``adapters.demo.DemoCluster``: one environment per cluster."""
+    from adapters.demo.prometheus_api import NAMED_QUERIES
+
+    units = {"request rate": ("req/s", "requests"), "error ratio": ("ratio", "errors"), "p95 latency": ("s", "p95")}
+    queries = {
+        name.replace(" ", "_"): NamedQueryConfig(query=query, unit=units.get(name, ("", ""))[0], title=units.get(name, ("", ""))[1])
+        for name, query in NAMED_QUERIES.items()
+    }
     environments = [
         KubernetesEnvironmentConfig(
             kind="kubernetes",
@@ -122,6 +130,11 @@ def demo_config(demo) -> Config:
             context=endpoint.context,
             namespaces=list(demo.NAMESPACES[name]),
             protected=name in demo.PROTECTED,
+            prometheus=(
+                PrometheusConfig(url=endpoint.prometheus_url, queries=queries, simulated=True)
+                if getattr(endpoint, "prometheus_url", "")
+                else None
+            ),
         )
         for name, endpoint in demo.endpoints.items()
     ]
