@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     history = commands.add_parser("history", help="past runs from the journals, newest first")
     _common(history, top=False)
     history.add_argument("--json", action="store_true")
+    history.add_argument(
+        "--audit",
+        action="store_true",
+        help="one line per audited event (writes, confirmations, locks, refusals) with its actor",
+    )
+    history.add_argument("--since", metavar="DURATION", help="only events this recent, e.g. 24h, 7d (with --audit)")
 
     check = commands.add_parser("check-config", help="validate a config file")
     _common(check, top=False)
@@ -101,13 +107,17 @@ def main(argv: list[str] | None = None) -> int:
         return _check_config(args)
     if args.demo:
         return _with_demo(args)
-    config, source = _load_config(args.config)
+    config, source, warnings = _load_config(args.config)
     if config is None:
         return EXIT_BAD_INPUT
+    args.config_warnings = warnings
     return _dispatch(args, config, source)
 
 
 def _dispatch(args, config, source) -> int:
+    from console.locations import use_state_dir
+
+    use_state_dir(config.state_dir)
     if args.command == "status":
         return _status(args, config)
     if args.command == "logs":
@@ -164,12 +174,20 @@ def _load_config(explicit: str | None):
 
     path = config_path(explicit)
     if path is None:
-        return default_config(), None
+        return default_config(), None, []
+    warnings: list = []
     try:
-        return load_config(path), path
+        config = load_config(path, warnings=warnings)
     except ConfigError as error:
         print(f"watchfloor: invalid config\n{error}", file=sys.stderr)
-        return None, path
+        return None, path, []
+    _print_warnings(warnings)
+    return config, path, warnings
+
+
+def _print_warnings(warnings) -> None:
+    for warning in warnings:
+        print(f"watchfloor: warning: {warning}", file=sys.stderr)
 
 
 def _check_config(args) -> int:
@@ -180,11 +198,13 @@ def _check_config(args) -> int:
     if path is None:
         print("watchfloor: no config file found; the console would run with defaults (local Docker engine)")
         return 0
+    warnings: list = []
     try:
-        config = load_config(path)
+        config = load_config(path, warnings=warnings)
     except ConfigError as error:
         print(str(error), file=sys.stderr)
         return EXIT_BAD_INPUT
+    _print_warnings(warnings)
     names = ", ".join(e.name for e in config.environments) or "none (the local Docker engine is used)"
     print(f"{path}: OK — environments: {names}")
     return 0
@@ -205,7 +225,38 @@ def _setup_logging(args, config) -> None:
     from console.locations import log_file
     from console.structured_log import configure
 
-    configure(log_file(), args.log_level or config.log_level)
+    try:
+        configure(log_file(), args.log_level or config.log_level)
+    except OSError as error:
+        # Reading and watching need no state dir; anything that must write a journal
+        # refuses on its own, saying why. So: a warning, not an exit.
+        where = getattr(error, "filename", None) or "the state dir"
+        print(
+            f"watchfloor: warning: no structured log: {where}: {error.strerror or error} "
+            "(fix state_dir in the config, or free space)",
+            file=sys.stderr,
+        )
+        return
+    _log_config_warnings(args)
+
+
+def _log_config_warnings(args) -> None:
+    warnings = getattr(args, "config_warnings", None) or []
+    if not warnings:
+        return
+    import structlog
+
+    log = structlog.get_logger("watchfloor.config")
+    for warning in warnings:
+        # Where and what, never the value: the problem does not hold it.
+        log.warning(
+            "config.literal_secret",
+            file=warning.file,
+            line=warning.line,
+            field=warning.field,
+            message=warning.message,
+            hint=warning.hint,
+        )
 
 
 def _status(args, config) -> int:

@@ -99,6 +99,16 @@ def _ensure_private_dir(path: Path) -> Path:
     return path
 
 
+_configured_state_dir: Path | None = None
+
+
+def use_state_dir(path: Path | None) -> None:
+    """Make the config's ``state_dir`` the default for every later call in this process
+    (journals, locks, the structured log and the history all read the same place)."""
+    global _configured_state_dir
+    _configured_state_dir = Path(path).expanduser() if path is not None else None
+
+
 def state_dir(override: Path | None = None) -> Path:
     """The state directory, created (0700) if missing.
 
@@ -109,6 +119,7 @@ def state_dir(override: Path | None = None) -> Path:
         ``$XDG_STATE_HOME/watchfloor`` (platform equivalent when unset), or
         ``override``.
     """
+    override = override if override is not None else _configured_state_dir
     if override is not None:
         base = Path(override).expanduser()
     else:

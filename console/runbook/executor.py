@@ -107,6 +107,10 @@ class _Jump(Exception):
         self.index = index
 
 
+class _JournalFailed(Exception):
+    """An entry could not be written: the run must not make another change (DESIGN §5)."""
+
+
 class _Detached(Exception):
     """The console is closing: leave the run unfinished and resumable."""
 
@@ -164,6 +168,8 @@ class RunExecutor:
         self._view_lock = threading.RLock()
         self._background: dict[int, tuple[Any, threading.Event, threading.Thread]] = {}
         """Background gates by step index: the gate, its stop event, its thread."""
+        self._journal_error = ""
+        """Set once an entry could not be written; every later step refuses to run."""
         self._release: str | None = None
         """The release this run has open: "canary", "bluegreen-idle" (new colour up,
         not live), "bluegreen-live" (switched), or None. Undo and abort clean it up."""
@@ -192,14 +198,22 @@ class RunExecutor:
             self._publish(steps=tuple(steps))
 
     def _record(self, event: str, *, step: str | None = None, data: dict | None = None, error_context: str | None = None, text: str = "") -> None:
-        self.journal.append(
-            event,
-            step=step,
-            data=data,
-            error_context=error_context,
-            service_version=self.view.to_version or self.view.from_version,
-            deployment_status=self.view.phase.value,
-        )
+        if self._journal_error:
+            raise _JournalFailed(self._journal_error)
+        try:
+            self.journal.append(
+                event,
+                step=step,
+                data=data,
+                error_context=error_context,
+                service_version=self.view.to_version or self.view.from_version,
+                deployment_status=self.view.phase.value,
+            )
+        except OSError as error:
+            # A write it cannot record is a write it does not make: nothing after this
+            # entry may happen, including the write this entry was about to announce.
+            self._journal_error = f"cannot write the journal {self.journal.path}: {error.strerror or error}"
+            raise _JournalFailed(self._journal_error) from error
         entry = TimelineEntry(datetime.now(UTC), event, step, text or event)
         with self._view_lock:
             self.view = replace(self.view, timeline=(*self.view.timeline, entry)[-200:])
@@ -227,6 +241,26 @@ class RunExecutor:
         if observed is not None:
             self._from_revision = observed.revision
             self._show_observation(observed)
+        try:
+            self._record_started()
+        except _JournalFailed as failed:
+            self._stopped_by_journal(str(failed))
+            raise RunRefused(f"{failed}: the run did not start", kind=ErrorKind.BAD_INPUT) from None
+        try:
+            self._take_lock()
+        except RunRefused as refused:
+            try:
+                self._finish(Phase.ABORTED, str(refused))
+            except _JournalFailed as failed:
+                self._stopped_by_journal(str(failed))
+            raise
+        except _JournalFailed as failed:
+            self._stopped_by_journal(str(failed))
+            raise RunRefused(f"{failed}: the run did not start", kind=ErrorKind.BAD_INPUT) from None
+        self._detachable(lambda: (self._phase(Phase.PROGRESSING, f"running {self.view.title} on {self.key.label}"), self._walk(0)))
+        return self.view
+
+    def _record_started(self) -> None:
         self._record(
             "run.started",
             data={
@@ -241,23 +275,38 @@ class RunExecutor:
             },
             text=f"run started by {self._actor}",
         )
-        try:
-            self._take_lock()
-        except RunRefused as refused:
-            self._finish(Phase.ABORTED, str(refused))
-            raise
-        self._detachable(lambda: (self._phase(Phase.PROGRESSING, f"running {self.view.title} on {self.key.label}"), self._walk(0)))
-        return self.view
 
     def _detachable(self, body: Callable[[], object]) -> None:
         try:
             body()
+        except _JournalFailed as failed:
+            self._stopped_by_journal(str(failed))
         except _Detached:
             self._renewing.set()
             message = f"the console closed during the run — resume with `watchfloor runbook resume {self.view.run_id}`"
             self._record("operator.detach", data={"by": self._actor, "message": message}, text="detached")
             self._publish(message=message, waiting_for=None)
             self.journal.close()
+
+    def _stopped_by_journal(self, why: str) -> None:
+        """End the run without another journal entry (there is nowhere to write it)."""
+        for _gate, stop, _thread in self._background.values():
+            stop.set()
+        self._background.clear()
+        self._renewing.set()
+        if self._lock_holder is not None:
+            # Released so the workload is not locked for a ttl; the run stays resumable.
+            _quiet(lambda: self.adapter.release_lock(self.key, self._lock_holder))
+            self._lock_holder = None
+        message = (
+            f"stopped: {why} — no further change was made; the workload is as the last journaled "
+            f"step left it. Free space (or fix the state dir), then `watchfloor runbook resume {self.view.run_id}`"
+        )
+        index = self.view.current
+        if index is not None and not self.view.steps[index].state.finished:
+            self._set_step(index, state=StepState.INTERRUPTED, message="stopped: the journal could not be written")
+        self._publish(phase=Phase.ABORTED, message=message, finished=datetime.now(UTC), current=None, waiting_for=None)
+        _quiet(self.journal.close)
 
     def resume(self, entries: list[dict]) -> RunView:
         """Continue a run from its journal ``entries`` (already read and chain-checked)."""
@@ -282,12 +331,16 @@ class RunExecutor:
             to_image=str(self.params.get("image") or ""),
             to_version=_version_of(str(self.params["image"])) if self.params.get("image") else "",
         )
-        self._record("operator.resume_run", data={"by": self._actor, "pid": os.getpid()}, text="run resumed")
         try:
-            self._take_lock()
-        except RunRefused as refused:
-            self._record("operator.resume-refused", data={"reason": str(refused)})
-            raise
+            self._record("operator.resume_run", data={"by": self._actor, "pid": os.getpid()}, text="run resumed")
+            try:
+                self._take_lock()
+            except RunRefused as refused:
+                self._record("operator.resume-refused", data={"reason": str(refused)})
+                raise
+        except _JournalFailed as failed:
+            self._stopped_by_journal(str(failed))
+            raise RunRefused(f"{failed}: the run was not resumed", kind=ErrorKind.BAD_INPUT) from None
         self._detachable(lambda: self._continue(state))
         return self.view
 

@@ -158,7 +158,16 @@ def prepare_run(
             actor=who,
             service_version=observed.version if observed else "",
         )
-        journal = Journal.create(run_id, header, directory=runs_dir or _runs_dir(config))
+        directory = runs_dir or _runs_dir(config)
+        try:
+            journal = Journal.create(run_id, header, directory=directory)
+        except OSError as error:
+            # No journal, no run: nothing has been changed yet.
+            raise RunSetupError(
+                f"cannot create the run's journal in {directory}: {error.strerror or error} — the run did not start "
+                "(free space, or set state_dir in the config to a writable directory)",
+                exit_code=2,
+            ) from error
         options = RunOptions(
             allow_command_steps=bool(getattr(config, "allow_command_steps", False)),
             auto_answer=auto_answer,
