@@ -336,6 +336,15 @@ class KubernetesAdapter(KubernetesWrites, KubernetesReleases):
 
     # -- connection ---------------------------------------------------------------------
 
+    def observe(self, key: WorkloadKey):
+        """The workload's live state; after a blue-green switch, that of the colour the
+        Service sends traffic to (what serves is what a health gate must judge)."""
+        live = self._releaser.live_key(key)
+        observation = KubernetesWrites.observe(self, live)
+        if live == key:
+            return observation
+        return replace(observation, workload=key, reason=f"{observation.reason} (live colour: {live.name})")
+
     def connect(self) -> None:
         self.close()
         try:
@@ -355,7 +364,7 @@ class KubernetesAdapter(KubernetesWrites, KubernetesReleases):
         if http is not None:
             try:
                 http.close()
-            except Exception:  # noqa: BLE001 - closing a dead pool may fail
+            except Exception:  # noqa: BLE001 - closing a dead pool may fail # nosec B110
                 pass
 
     @property
@@ -574,7 +583,7 @@ class KubernetesAdapter(KubernetesWrites, KubernetesReleases):
                 return
 
     def _watch_once(self, resource: Resource, scope: str | None, rv: str, inbox: queue.Queue, stop: StopSignal) -> str:
-        seconds = self._watch_seconds + random.randint(0, max(1, self._watch_seconds // 4))
+        seconds = self._watch_seconds + random.randint(0, max(1, self._watch_seconds // 4))  # nosec B311 # spreads reconnects, not secrets
         response = self._call(
             resource.path(scope),
             {"watch": "true", "resourceVersion": rv, "allowWatchBookmarks": "true", "timeoutSeconds": str(seconds)},

@@ -627,6 +627,21 @@ class KubernetesReleaser:
         self._writer._wait_generic(idle_key, "deployments", timeout=timeout, progress=progress, stop=stop)
         return "scaled to 0" + (f", back on {restore}" if restore else "")
 
+    def live_key(self, key: WorkloadKey) -> WorkloadKey:
+        """The Deployment that serves ``key``'s traffic: after a blue-green switch to
+        ``<name>-green`` that one, otherwise ``key`` itself. Costs nothing extra for a
+        workload that never had a blue-green release (no colour label)."""
+        base = self._deployment(key.group, key.name)
+        if base is None or COLOR not in _template_labels(base):
+            return key
+        try:
+            colours = self._colours(key, base)
+        except AdapterError:
+            return key  # no Service, or an odd colour: the workload's own Deployment it is
+        live = colours.deployments.get(colours.live)
+        name = _meta(live).get("name") if live else None
+        return key if not name or name == key.name else WorkloadKey(key.env, key.group, name)
+
     def _colours(self, key: WorkloadKey, base: dict) -> _Colours:
         deployments: dict[str, dict] = {}
         for name in (key.name, f"{key.name}-{BLUE}", f"{key.name}-{GREEN}"):

@@ -351,6 +351,18 @@ def test_switch_and_switch_back_are_one_service_patch_each_and_start_no_pod(emul
     assert (switched.detail["from"], switched.detail["to"], back.detail["to"]) == ("blue", "green", "blue")
 
 
+def test_after_a_switch_observe_judges_the_live_colour_and_after_a_switch_back_blue_again(emulator, adapter):
+    adapter.bluegreen_deploy(WEB, NEW, timeout=30)
+
+    adapter.bluegreen_switch(WEB, timeout=30)
+    switched = adapter.observe(WEB)
+    adapter.bluegreen_switch_back(WEB, timeout=30)
+    back = adapter.observe(WEB)
+
+    assert switched.workload == WEB and switched.image == NEW and "live colour: web-green" in switched.reason
+    assert back.image == STABLE and "live colour" not in back.reason
+
+
 def test_repeating_a_switch_changes_nothing(emulator, adapter):
     adapter.bluegreen_deploy(WEB, NEW, timeout=30)
     adapter.bluegreen_switch(WEB, timeout=30)
