@@ -126,3 +126,33 @@ def test_a_canary_killed_at_any_boundary_resumes_to_the_end_and_starts_the_canar
     assert len(starts) == 1, "the canary was started exactly once"
     assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
     assert adapter.lock_holder(WorkloadKey("cluster", "shop", "web")) is None
+
+
+def demo_blue_green(image: str, tmp_path):
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "cfg"), "XDG_STATE_HOME": str(tmp_path / "state"), "WATCHFLOOR_CONFIG": ""}
+    completed = watchfloor(
+        "runbook", "run", "blue-green", "--demo", "--env", "demo-staging", "--workload", "shop/web",
+        "--set", f"image={image}", "--set", "interval=2s", "--set", "measurements=2", "--set", "rollback_window=2s",
+        "--yes", "--json", env=env, timeout=240,
+    )
+    document = json.loads(completed.stdout) if completed.stdout.strip().startswith("{") else None
+    return completed, document
+
+
+def test_a_demo_blue_green_release_switches_and_scales_the_old_colour_down(tmp_path):
+    completed, document = demo_blue_green("registry.demo/shop/web:1.6.0", tmp_path)
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert document["outcome"] == "succeeded"
+    assert [s["state"] for s in document["steps"]] == ["passed"] * len(document["steps"])
+    assert "web runs 1.6.0" in document["message"]  # observed through the live colour
+
+
+def test_a_demo_blue_green_release_of_a_failing_image_never_takes_traffic(tmp_path):
+    completed, document = demo_blue_green("registry.demo/shop/web:1.6.0-errors", tmp_path)
+
+    assert completed.returncode == 1, completed.stderr[-3000:]
+    assert document["outcome"] == "rolled_back"
+    states = {s["id"]: s["state"] for s in document["steps"]}
+    assert states["pre-switch"] == "failed" and states["switch"] == "pending"
+    assert "web runs 1.5.0" in document["message"]
