@@ -97,7 +97,7 @@ class StopSignal(threading.Event):
 def _quietly(callback) -> None:
     try:
         callback()
-    except Exception:  # noqa: BLE001 - closing an already-broken stream may fail; nothing to do
+    except Exception:  # noqa: BLE001 - closing an already-broken stream may fail; nothing to do # nosec B110
         pass
 
 

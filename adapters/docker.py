@@ -148,7 +148,7 @@ class DockerAdapter:
         if api is not None:
             try:
                 api.close()
-            except Exception:  # noqa: BLE001 - closing a dead client may fail
+            except Exception:  # noqa: BLE001 - closing a dead client may fail # nosec B110
                 pass
 
     def _tls_config(self):

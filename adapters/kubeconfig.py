@@ -200,7 +200,7 @@ def _read(path: Path) -> dict:
 
 def _yaml(text: str):
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader, the C one when built
+    return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader, the C one when built # nosec B506
 
 
 def _path(value: object, base: Path) -> Path:

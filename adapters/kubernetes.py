@@ -284,7 +284,9 @@ def workload_spec(env: str, obj: dict) -> WorkloadSpec:
         total = int(status.get("replicas") or 0)
     if kind == "Deployment":
         annotation = (metadata.get("annotations") or {}).get("deployment.kubernetes.io/revision")
-        revision = int(annotation) if annotation and annotation.isdigit() else None
+        # isdigit() alone accepts "²", which int() refuses; anyone who may edit the
+        # Deployment may write this annotation.
+        revision = int(annotation) if annotation and annotation.isascii() and annotation.isdigit() else None
         for condition in status.get("conditions") or []:
             if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
                 problem = f"ProgressDeadlineExceeded: {condition.get('message') or 'rollout timed out'}"

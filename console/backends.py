@@ -56,7 +56,15 @@ def _prometheus(spec: PrometheusConfig | None, environment_name: str) -> dict:
                 problem = error.problems[0] if getattr(error, "problems", None) else None
                 summary = problem.message if problem else "the Prometheus token cannot be read"
                 raise AdapterError(ErrorKind.BAD_INPUT, f"Prometheus of {environment_name}: {summary}") from None
-        return PrometheusSource(spec.url, headers=spec.headers, bearer_token=token, verify_tls=spec.verify_tls, timeout=spec.timeout)
+        headers = {}
+        for name, value in spec.headers.items():
+            try:
+                headers[name] = resolve_reference(value, field=f"{environment_name}.prometheus.headers.{name}")
+            except ConfigError as error:
+                problem = error.problems[0] if getattr(error, "problems", None) else None
+                summary = problem.message if problem else f"header {name} cannot be read"
+                raise AdapterError(ErrorKind.BAD_INPUT, f"Prometheus of {environment_name}: {summary}") from None
+        return PrometheusSource(spec.url, headers=headers, bearer_token=token, verify_tls=spec.verify_tls, timeout=spec.timeout)
 
     queries = tuple(NamedQuery(name, q.query, q.unit, q.title) for name, q in spec.queries.items())
     return {"make_prometheus": make_prometheus, "queries": queries, "metrics_simulated": spec.simulated}

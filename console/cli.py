@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one line per audited event (writes, confirmations, locks, refusals) with its actor",
     )
-    history.add_argument("--since", metavar="DURATION", help="only events this recent, e.g. 24h, 7d (with --audit)")
+    history.add_argument("--since", metavar="DURATION", help="only runs (or, with --audit, events) this recent, e.g. 24h, 7d")
 
     check = commands.add_parser("check-config", help="validate a config file")
     _common(check, top=False)
@@ -116,8 +117,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args, config, source) -> int:
     from console.locations import use_state_dir
+    from console.redact import declare_secret_values
 
     use_state_dir(config.state_dir)
+    # The config names the variables (secrets:); their values are hidden in every
+    # view, log, journal and --json output of this process.
+    declare_secret_values(os.environ.get(name, "") for name in config.secrets)
     if args.command == "status":
         return _status(args, config)
     if args.command == "logs":

@@ -53,6 +53,7 @@ from pydantic import (
     model_validator,
 )
 
+from console.redact import is_secret_name
 from console.yaml_source import (
     DOCUMENT_FIELD,
     ConfigError,
@@ -211,8 +212,9 @@ class PrometheusConfig(_Model):
         bearer_token: A reference to the token, ``${VAR}`` or ``file:/path``.
         timeout: Seconds per request.
         verify_tls: Check the server's certificate.
-        headers: Extra request headers (a tenant header for Mimir, say); never
-            credentials — those go in ``bearer_token``.
+        headers: Extra request headers (a tenant header for Mimir, say). A value
+            may be a reference (``${VAR}``, ``file:``), resolved at use time: an
+            API-key header is written that way, never literally.
         queries: Named queries, by name: the detail pane's metric sparklines, in
             this order, and names runbook gates may use.
         simulated: The server's data is simulated (set for the embedded demo); the
@@ -229,7 +231,7 @@ class PrometheusConfig(_Model):
 
     @field_validator("headers")
     @classmethod
-    def _plain_headers(cls, value: dict[str, str]) -> dict[str, str]:
+    def _plain_headers(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
         for name, text in value.items():
             if not name or not all(33 <= ord(ch) < 127 and ch != ":" for ch in name):
                 raise _Invalid(f"header name {_show(name)} is not a valid HTTP header name", "write e.g. X-Scope-OrgID: team-a")
@@ -241,7 +243,8 @@ class PrometheusConfig(_Model):
                 )
             if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
                 raise _Invalid(f"header {printable(name, 40)} has control characters", "write the value on one line")
-        return value
+        # file: references are relative to the config file, like every other path in it.
+        return {name: _resolve_file_reference(text, info) if is_reference(text) else text for name, text in value.items()}
 
     @field_validator("queries")
     @classmethod
@@ -544,24 +547,46 @@ def default_config() -> Config:
 # --- loading ------------------------------------------------------------------------
 
 
-def load_config(path: Path) -> Config:
+def load_config(path: Path, *, warnings: list[ConfigProblem] | None = None) -> Config:
     """Read, parse and validate a config file.
 
     Relative paths in the file are resolved against the file's directory, and
-    ``~`` is expanded.
+    ``~`` is expanded. A secret written literally into the file (not as ``${VAR}``
+    or ``file:``) stops the load when the file is group- or world-readable, and is
+    a warning when the file is private (see :mod:`console.config_secrets`).
 
     Args:
         path: The config file (see :func:`console.locations.config_path`).
+        warnings: Receives the warnings (literal secrets in a private file); the
+            caller shows and logs them.
 
     Returns:
         The validated config.
 
     Raises:
-        ConfigError: With every problem found (all validation errors at once; a
-            YAML error stops at the first).
+        ConfigError: With every problem found (all validation errors and literal
+            secrets in a file others can read at once; a YAML error stops at the
+            first).
     """
-    document = load_yaml(Path(path))
-    return _validate(document, Path(path).expanduser().absolute().parent)
+    from console.config_secrets import check_file, merge_refusals
+
+    path = Path(path)
+    document = load_yaml(path)
+    try:
+        # load_yaml has just read it, so it is small and UTF-8; comments need the text.
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        text = None
+    secrets = check_file(path, document, text)
+    try:
+        config = _validate(document, path.expanduser().absolute().parent)
+    except ConfigError as error:
+        raise ConfigError(merge_refusals(error.problems, secrets.refusals)) from None
+    if secrets.refusals:
+        raise ConfigError(secrets.refusals)
+    if warnings is not None:
+        warnings.extend(secrets.warnings)
+    return config
 
 
 def parse_config(source: str | bytes, *, file: str = "<config>", base_dir: Path | None = None) -> Config:
@@ -645,7 +670,7 @@ _EXAMPLES = {
     "stats": "stats: false",
     "prometheus": "prometheus: followed by an indented 'url: http://HOST:9090'",
     "url": "url: http://HOST:9090",
-    "bearer_token": "bearer_token: ${PROMETHEUS_TOKEN}",
+    "bearer_token": "bearer_token: ${PROMETHEUS_TOKEN}",  # nosec B105 # an example reference
     "timeout": "timeout: 5 (seconds)",
     "verify_tls": "verify_tls: false",
     "kubeconfig": "kubeconfig: ~/.kube/config",
@@ -772,7 +797,8 @@ def _translate(error: Any, document: YamlDocument, model: type[BaseModel]) -> Co
     path, annotation, parent = _walk(model, loc)
     path = _real_path(path, document.data)
     name = next((part for part in reversed(path) if isinstance(part, str)), "value")
-    shown = "a value (not shown: it may be a secret)" if name in _SECRET_FIELDS else _show(value)
+    secret = name in _SECRET_FIELDS or is_secret_name(name)
+    shown = "a value (not shown: it may be a secret)" if secret else _show(value)
     field_name = format_path(path)
 
     def at(message: str, hint: str, where: tuple[Any, ...] = path) -> ConfigProblem:

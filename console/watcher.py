@@ -29,7 +29,7 @@ class Backoff:
         self.first = first
         self.cap = cap
         self._attempt = 0
-        self._rng = rng or random.Random()
+        self._rng = rng or random.Random()  # nosec B311 # backoff jitter, not secrets
 
     def reset(self) -> None:
         self._attempt = 0

@@ -18,7 +18,7 @@ from console.runbook.run_view import GateView
 from widgets.safe_text import safe_text
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
-VERDICT_STYLES = {"pass": "$success", "fail": "bold $error", "inconclusive": "$warning", "error": "$warning"}
+VERDICT_STYLES = {"pass": "$success", "fail": "bold $error", "inconclusive": "$warning", "error": "$warning"}  # nosec B105 # style names
 
 
 def _scale(values: list[float], threshold: float | None) -> tuple[float, float]:

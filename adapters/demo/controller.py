@@ -189,7 +189,7 @@ class Controller:
         self._store = store
         self._nodes = nodes
         self.time_scale = time_scale
-        self._rng = random.Random(seed)
+        self._rng = random.Random(seed)  # nosec B311 # simulated cluster behaviour, not secrets
         self.events = EventRecorder(store, ttl=event_ttl, max_events=max_events)
         self.kubelet = Kubelet(store, self.events, nodes, time_scale=time_scale, rng=self._rng)
         # owner uid -> dependents as (resource key, namespace, name)

@@ -167,7 +167,7 @@ class Kubelet:
         self._events = recorder
         self._nodes = {node.name: node for node in nodes}
         self._time_scale = time_scale
-        self._rng = rng or random.Random()
+        self._rng = rng or random.Random()  # nosec B311 # simulated pod behaviour, not secrets
         self._pods: dict[str, PodSim] = {}
         self._pods_per_node: dict[str, int] = {node.name: 0 for node in nodes}
         self._ip_counter: dict[str, int] = {node.name: 1 for node in nodes}

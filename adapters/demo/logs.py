@@ -140,7 +140,7 @@ def _line(rng: random.Random, flavour: str, ts: float) -> str:
             return f"{stamp} [{pid}] ERROR:  canceling statement due to statement timeout"
         if rng.random() < 0.2:
             return f"{stamp} [{pid}] LOG:  checkpoint complete: wrote {rng.randint(5, 900)} buffers ({rng.uniform(0, 5):.1f}%)"
-        return f"{stamp} [{pid}] LOG:  duration: {rng.uniform(0.1, 80):.3f} ms  statement: SELECT * FROM orders WHERE id = {rng.randint(1, 99999)}"
+        return f"{stamp} [{pid}] LOG:  duration: {rng.uniform(0.1, 80):.3f} ms  statement: SELECT * FROM orders WHERE id = {rng.randint(1, 99999)}"  # nosec B608 # a simulated log line, no database
     if flavour == "agent":
         level = "error" if error else "info"
         msg = "scrape failed: context deadline exceeded" if error else "Scrape completed"
@@ -197,7 +197,7 @@ class LogSource:
         self.retention = retention
 
     def _slot(self, run: Run, slot: int) -> list[tuple[float, str]]:
-        rng = random.Random(f"{self._seed}/{run.key}/{slot}")
+        rng = random.Random(f"{self._seed}/{run.key}/{slot}")  # nosec B311 # simulated log text, not secrets
         rate = RATES.get(run.flavour, 1.0)
         # A Poisson-ish count around the flavour's rate, cheap to draw.
         count = int(rate) + (1 if rng.random() < rate - int(rate) else 0)

@@ -57,7 +57,7 @@ def container_usage(pod: dict[str, Any], container: dict[str, Any], status: dict
     cpu_m, mem_mib = _BASE[flavour_of(image, name)]
     phase = (zlib.crc32(f"{uid}/{name}".encode()) % 1000) / 1000
     bucket = math.floor(now / RESOLUTION)
-    rng = random.Random(f"{uid}/{name}/{bucket}")
+    rng = random.Random(f"{uid}/{name}/{bucket}")  # nosec B311 # simulated metrics, not secrets
     wave = math.sin(2 * math.pi * (now / 300.0 + phase))
     cpu = cpu_m * (1 + 0.35 * wave + rng.uniform(-0.15, 0.15))
     memory = mem_mib * (1 + 0.06 * math.sin(2 * math.pi * (now / 900.0 + phase)) + rng.uniform(-0.02, 0.02))

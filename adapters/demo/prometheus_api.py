@@ -363,7 +363,7 @@ class RequestSimulator:
         dt = max(0.0, t - state.last_t)
         state.last_t = t
         slot = round(t / self.interval)
-        rng = random.Random(f"{self.seed}/{view.uid}/{slot}")
+        rng = random.Random(f"{self.seed}/{view.uid}/{slot}")  # nosec B311 # simulated metrics, not secrets
         phase = (zlib.crc32(f"{view.namespace}/{view.workload}".encode()) % 1000) / 1000
         swell = math.sin(2 * math.pi * (t / 600.0 + phase))
         rate = _DEMAND.get(view.flavour, 10.0) * (1 + 0.2 * swell) * share * (1 + rng.uniform(-0.08, 0.08))

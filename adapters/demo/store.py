@@ -320,7 +320,7 @@ class ObjectStore:
         self._states: dict[str, ResourceState] = {rt.key: ResourceState(rt, history_limit) for rt in RESOURCE_TYPES}
         self._listeners: list[Listener] = []
         self._ips = ClusterIPAllocator()
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # nosec B311 # simulated cluster behaviour, not secrets
         self._timers: dict[tuple[str, str, str], asyncio.TimerHandle] = {}
 
     # --- plumbing ------------------------------------------------------------------

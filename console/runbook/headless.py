@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 
 from adapters.base import AdapterError, ErrorKind
 from console.runbook.run_view import Outcome, RunView
@@ -193,12 +194,19 @@ def _summary(loaded, *, steps: bool = False) -> dict:
 
 
 def print_history(args, config) -> int:
-    """``watchfloor history [--env NAME] [--json]``: runs from the journals, newest first."""
+    """``watchfloor history [--env NAME] [--since D] [--json] [--audit]``: runs from the journals, newest first."""
+    since = _since(args)
+    if since is False:
+        return EXIT_BAD_INPUT
+    if getattr(args, "audit", False):
+        return print_audit(args, since)
     from console.runbook.journal import list_runs
 
     runs = list_runs()
     if args.env:
         runs = [run for run in runs if run.environment_name == args.env]
+    if since is not None:
+        runs = [run for run in runs if run.started is None or run.started >= since]
     if args.json:
         print(json.dumps([history_json(run) for run in runs], indent=2))
         return EXIT_OK
@@ -207,6 +215,32 @@ def print_history(args, config) -> int:
         return EXIT_OK
     for run in runs:
         print(history_line(run))
+    return EXIT_OK
+
+
+def _since(args):
+    """The ``--since`` moment, None without it, False (said on stderr) when it is not a duration."""
+    from console.durations import parse_duration
+
+    if not getattr(args, "since", None):
+        return None
+    try:
+        return datetime.now(UTC) - parse_duration(args.since)
+    except ValueError as error:
+        print(f"watchfloor: --since: {error}", file=sys.stderr)
+        return False
+
+
+def print_audit(args, since=None) -> int:
+    """``watchfloor history --audit [--env NAME] [--since D] [--json]``: audited events, oldest first."""
+    from console.runbook.audit import audit_records, audit_table
+    from console.terminal_text import neutralise
+
+    records = audit_records(environment=args.env or None, since=since)
+    if args.json:
+        print(json.dumps([record.to_json() for record in records], indent=2))
+    else:
+        print(neutralise(audit_table(records), keep_sgr=False, keep_newlines=True))
     return EXIT_OK
 
 
