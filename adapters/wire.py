@@ -28,9 +28,16 @@ def parse_rfc3339(value: object) -> datetime | None:
     fraction = (fraction or ".0")[:7]  # datetime keeps microseconds
     zone = "+00:00" if zone in (None, "Z") else zone
     try:
-        return datetime.fromisoformat(f"{base}{fraction}{zone}")
+        moment = datetime.fromisoformat(f"{base}{fraction}{zone}")
     except ValueError:
         return None
+    # Within a day of datetime's limits, showing the time in a local zone overflows
+    # (a Kubernetes Event may carry any valid time, "9999-12-31T23:59:59Z" included).
+    return moment if _EARLIEST <= moment <= _LATEST else None
+
+
+_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 
 
 def split_timestamp(text: str) -> tuple[datetime | None, str]:

@@ -25,6 +25,7 @@ from typing import Any
 
 __all__ = [
     "REDACTED",
+    "declare_secret_values",
     "is_secret_name",
     "redact_data",
     "redact_pairs",
@@ -286,12 +287,7 @@ def _redact_assignments(text: str) -> str:
     return "".join(out)
 
 
-def _redact_extra_values(text: str, extra_values: Iterable[str]) -> str:
-    values = sorted(
-        {v for v in extra_values if isinstance(v, str) and len(v) >= MIN_EXTRA_VALUE_LENGTH},
-        key=len,
-        reverse=True,  # longest first, so a value containing another goes whole
-    )
+def _redact_extra_values(text: str, values: Iterable[str]) -> str:
     for value in values:
         if value in text:
             text = text.replace(value, REDACTED)
@@ -315,11 +311,42 @@ def _redact_shapes(text: str, lowered: str | None = None) -> str:
     return text
 
 
+_declared: tuple[str, ...] = ()
+"""Values declared secret for this whole process (`declare_secret_values`)."""
+
+
+def declare_secret_values(values: Iterable[str]) -> None:
+    """Hide these values everywhere from now on: every `redact_text`,
+    `redact_pairs` and `redact_data` call treats them as if passed in
+    ``extra_values``.
+
+    The config's ``secrets:`` names environment variables; their values are known
+    only once the config is loaded, long after the journal, the structured logger
+    and the views were written, so they are declared once here rather than passed
+    through every caller. A later call replaces the earlier set.
+
+    Args:
+        values: The secret values; empty ones and ones shorter than
+            `MIN_EXTRA_VALUE_LENGTH` are ignored.
+    """
+    global _declared
+    _declared = tuple(_usable(values))
+
+
+def _usable(values: Iterable[str]) -> list[str]:
+    return sorted(
+        {v for v in values if isinstance(v, str) and len(v) >= MIN_EXTRA_VALUE_LENGTH},
+        key=len,
+        reverse=True,  # longest first, so a value containing another goes whole
+    )
+
+
 def redact_text(text: str, extra_values: Iterable[str] = ()) -> str:
     """Hide secrets in free text: a log line, an event message, an error.
 
-    Applies, in order: literal replacement of each of `extra_values` (values of
-    fewer than `MIN_EXTRA_VALUE_LENGTH` characters are ignored); PEM private-key
+    Applies, in order: literal replacement of each of `extra_values` and of the
+    values given to `declare_secret_values` (values of fewer than
+    `MIN_EXTRA_VALUE_LENGTH` characters are ignored); PEM private-key
     bodies; `redact_url`; assignments whose name is secret-like
     (`is_secret_name`) in the forms ``NAME=value``, ``NAME: value``,
     ``"NAME": "value"``, ``NAME='value'``, ``name => value`` and JSON escaped
@@ -338,7 +365,9 @@ def redact_text(text: str, extra_values: Iterable[str] = ()) -> str:
         The text with every secret it can recognise replaced by `REDACTED`.
     """
     if extra_values:
-        text = _redact_extra_values(text, extra_values)
+        text = _redact_extra_values(text, _usable((*_declared, *extra_values)))
+    elif _declared:
+        text = _redact_extra_values(text, _declared)
     lowered = text.lower()
     for trigger in _TRIGGERS:
         if trigger in lowered:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from console.model import WorkloadKey
+from console.redact import redact_data
 
 
 class StepState(str, enum.Enum):
@@ -172,9 +173,13 @@ class RunView:
         return f"step {max(index, 0) + 1}/{len(self.steps)}"
 
     def to_json(self) -> dict:
-        """The ``runbook run --json`` document (DESIGN §6; keys are never renamed)."""
+        """The ``runbook run --json`` document (DESIGN §6; keys are never renamed).
+
+        Redacted: step and run messages quote backend errors, which can carry a
+        URL with a password or a token.
+        """
         outcome = self.outcome
-        return {
+        return redact_data({
             "run_id": self.run_id,
             "runbook": self.runbook,
             "environment": self.environment,
@@ -186,4 +191,4 @@ class RunView:
             "to_version": self.to_version,
             "journal": self.journal,
             "steps": [step.to_json() for step in self.steps],
-        }
+        })
