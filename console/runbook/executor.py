@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import queue
 import signal
-import subprocess
+import subprocess  # nosec B404 # command steps, off unless allow_command_steps
 import threading
 import time
 from collections.abc import Callable
@@ -1129,7 +1129,7 @@ class RunExecutor:
         timeout = _seconds(getattr(step, "timeout", None)) or 300.0
         self._record("adapter.call", step=step.id, data={"request": {"verb": "command", "run": redact_text(command)}, "sent": True})
         try:
-            completed = subprocess.run(
+            completed = subprocess.run(  # nosec B603 # the runbook's shown command, argv list, opt-in
                 [getattr(step, "shell", None) or "/bin/sh", "-c", command],
                 capture_output=True,
                 text=True,
@@ -1187,6 +1187,9 @@ class RunExecutor:
             self._deployed = False
             state, gate_message = self._health_gate(index, ROLLBACK_STEP, within=DEFAULT_GATE_WITHIN, stable_for=0.0, expect_image=self.view.from_image)
         except (_StepFailed, _Aborted, _Undo) as failure:
+            if _unreachable(failure):
+                self._rollback_pending(index, why, failure)
+                return
             self._set_step(index, state=StepState.FAILED, message=str(failure), finished=datetime.now(UTC))
             self._record("step.finished", step=ROLLBACK_STEP, data={"state": "failed", "message": str(failure)})
             self._finish(Phase.DEGRADED, f"{why}; rollback failed: {failure}")
@@ -1194,6 +1197,24 @@ class RunExecutor:
         self._set_step(index, state=state, message=message, finished=datetime.now(UTC))
         self._record("step.finished", step=ROLLBACK_STEP, data={"state": state.value, "message": message})
         self._finish(Phase.ROLLED_BACK, f"{why} — rolled back to {self.view.from_version or self.view.from_image}")
+
+    def _rollback_pending(self, index: int, why: str, failure: Exception) -> None:
+        """The backend could not be reached to roll back: end here, unfinished and resumable.
+
+        A rollback that never reached the backend has not happened, so the run must not
+        end as if it had failed for good: with no ``step.finished`` for the rollback,
+        ``resume`` observes the workload and rolls back (or finds nothing to undo) once
+        the backend answers again.
+        """
+        message = (
+            f"{why}; the rollback could not reach {self.environment.name}: {failure} — resume with "
+            f"`watchfloor runbook resume {self.view.run_id}` once it answers"
+        )
+        self._set_step(index, state=StepState.INTERRUPTED, message=str(failure))
+        self._phase(Phase.ABORTED, message)
+        self._publish(finished=datetime.now(UTC), current=None, waiting_for=None)
+        self._release_lock()
+        self.journal.close()
 
     def _cancel_current(self, why: str) -> None:
         index = self.view.current
@@ -1301,7 +1322,13 @@ def _recommend(step, state: _Replayed, observed: Observation | None, view: RunVi
         landed = observed.image == step.image and observed.rollout_complete
         return "done" if landed else "redo"
     if verb == "rollback":
-        return "done" if view.from_image and observed.image == view.from_image and observed.rollout_complete else "redo"
+        # The run started on the revision a rollback step goes back *from*, so the rollback
+        # landed once the workload is on another revision (rolled out or not: a second
+        # rollback would go "back" once more, to the version being left).
+        before = state.started_data.get("from_revision")
+        if before is not None and observed.revision is not None:
+            return "done" if observed.revision != before else "redo"
+        return "done" if view.from_image and observed.image != view.from_image else "redo"
     if verb == "scale":
         return "done" if observed.desired == int(step.replicas) else "redo"
     return "done"  # restart: the backend took it; restarting again would restart twice
@@ -1410,6 +1437,12 @@ def _is_healthy(observation: Observation, expect_image: str) -> bool:
 def _describe(observation: Observation) -> str:
     words = f"{observation.health.value}, {observation.ready}/{observation.desired} ready, {observation.version or observation.image}"
     return f"{words} — {observation.reason}" if observation.reason else words
+
+
+def _unreachable(failure: Exception) -> bool:
+    """Whether a step failed because the backend did not answer (not because it said no)."""
+    cause = failure.__cause__
+    return isinstance(cause, AdapterError) and cause.kind is ErrorKind.UNREACHABLE
 
 
 def _quiet(call):
