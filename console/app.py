@@ -19,7 +19,7 @@ from textual.binding import Binding
 from adapters.base import StopSignal
 from console.backends import Backend
 from console.log_feed import LogFeed, LogRequest, open_feed
-from console.metrics_poller import WINDOW_SECONDS, MetricsPoller, watch_markers
+from console.metrics_poller import WINDOW_SECONDS, MetricsPoller, start_marker_watch
 from console.model import WorkloadKey
 from console.run_board import RunBoard
 from console.store import Delta, Store
@@ -165,9 +165,9 @@ class WatchfloorApp(App):
                 if backend.make_prometheus is not None:
                     poller = MetricsPoller(backend.environment.name, backend.make_prometheus, backend.queries, self.store)
                     self._metrics[backend.environment.name] = poller
-                    self._run_metrics(poller)
+                    poller.start(self._stop)
             if self._metrics:
-                self._watch_markers()
+                start_marker_watch(self.store, self._stop)
         self.set_interval(TICK_SECONDS, self.tick)
         if self._start_backends:
             self._preload_runbooks()
@@ -177,7 +177,9 @@ class WatchfloorApp(App):
         self.call_after_refresh(gc.freeze)
 
     def on_unmount(self) -> None:
-        self._stop.set()
+        # set_soon: closing a Kubernetes watch's response waits for its reader's recv
+        # (up to the watch timeout, a minute), which the UI thread must not do.
+        self._stop.set_soon()
         for view in self.run_board.active():
             # The run stays unfinished in its journal: `watchfloor runbook resume` takes it up.
             self.run_board.send(view.run_id, "detach")
@@ -207,14 +209,6 @@ class WatchfloorApp(App):
     @work(thread=True, exit_on_error=False, group="stats", description="stats streams")
     def _run_stats(self, manager: StatsManager) -> None:
         manager.run(self._stop)
-
-    @work(thread=True, exit_on_error=False, group="metrics", description="Prometheus sparklines and alerts")
-    def _run_metrics(self, poller: MetricsPoller) -> None:
-        poller.run(self._stop)
-
-    @work(thread=True, exit_on_error=False, group="metrics", description="deploy markers from the run journals")
-    def _watch_markers(self) -> None:
-        watch_markers(self.store, self._stop)
 
     # -- the frame tick ----------------------------------------------------------------
 

@@ -153,6 +153,17 @@ class MetricsPoller:
 
     # -- the loop ----------------------------------------------------------------------------
 
+    def start(self, stop: StopSignal) -> threading.Thread:
+        """Run in a daemon thread of its own until ``stop`` is set.
+
+        Not a Textual thread worker: those share asyncio's default executor (six threads
+        on a two-core machine), and a loop that never ends would hold one of them for
+        good, leaving a runbook's worker waiting for a free thread.
+        """
+        thread = threading.Thread(target=self.run, args=(stop,), name=f"metrics-{self.env}", daemon=True)
+        thread.start()
+        return thread
+
     def run(self, stop: StopSignal) -> None:
         """Poll at every step until ``stop`` is set; a Prometheus that fails is retried with backoff."""
         stop.on_set(self._wake.set)
@@ -381,6 +392,13 @@ class DeployMarkerReader:
             for key, marker in found:
                 markers.setdefault(key, []).append(marker)
         return {key: tuple(sorted(found, key=lambda m: m.ts)) for key, found in markers.items()}
+
+
+def start_marker_watch(store: Store, stop: StopSignal) -> threading.Thread:
+    """`watch_markers` in a daemon thread of its own (see `MetricsPoller.start` for why not a worker)."""
+    thread = threading.Thread(target=watch_markers, args=(store, stop), name="deploy-markers", daemon=True)
+    thread.start()
+    return thread
 
 
 def watch_markers(store: Store, stop: StopSignal, *, reader: DeployMarkerReader | None = None, interval: float | None = None) -> None:

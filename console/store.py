@@ -9,11 +9,13 @@ out is immutable, so neither side can see the other half-way through an update.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import defaultdict, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from console.health import aggregate
+from console.redact import redact_text
 from console.model import (
     Alert,
     Change,
@@ -42,6 +44,10 @@ SAMPLE_WINDOW = 600
 """Samples kept per series: ten minutes at the engine's one-second stats step."""
 EVENTS_PER_WORKLOAD = 50
 """Backend events kept per workload, newest first."""
+
+
+def _sample_time(sample: Sample) -> float:
+    return sample.ts
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +200,7 @@ class Store:
                 self._dirty_keys.add(change.key)
             return False
         if isinstance(change, EventRecorded):
+            change = replace(change, message=redact_text(change.message))
             events = self._events.get(change.key)
             if events is None:
                 events = self._events[change.key] = deque(maxlen=EVENTS_PER_WORKLOAD)
@@ -209,6 +216,11 @@ class Store:
         raise TypeError(f"unknown change {change!r}")
 
     def _put(self, replica: Replica) -> None:
+        # Reasons quote the backend (a failing health check's output, a pull error
+        # with the registry URL): every view and copy of them starts here.
+        reason = redact_text(replica.reason)
+        if reason is not replica.reason:
+            replica = replace(replica, reason=reason)
         env = replica.workload.env
         old = self._replicas[env].get(replica.id)
         if old is not None and old.workload != replica.workload:
@@ -400,14 +412,15 @@ class Store:
             if replace or old is None:
                 merged = new
             else:
-                first = new[0].ts if new else float("inf")
-                merged = tuple(p for p in old.points if p.ts < first) + new
-            if since is not None:
-                merged = tuple(p for p in merged if p.ts >= since)
-            series = MetricSeries(key, query, merged, note)
-            if old == series:
+                # Points are oldest first: cut by bisection, not by a pass over every point
+                # (50 series of a few hundred points, every step).
+                cut = bisect_left(old.points, new[0].ts, key=_sample_time) if new else len(old.points)
+                merged = old.points[:cut] + new
+            if since is not None and merged and merged[0].ts < since:
+                merged = merged[bisect_left(merged, since, key=_sample_time) :]
+            if old is not None and old.note == note and (old.points is merged or old.points == merged):
                 return
-            self._metric_series[(key, query)] = series
+            self._metric_series[(key, query)] = MetricSeries(key, query, merged, note)
             self._pending.series.add(key)
 
     def forget_series(self, key: WorkloadKey) -> None:

@@ -14,9 +14,17 @@ GLOBAL_KEYS = [
     (":", "command palette — jump to any environment, workload or screen"),
     ("ctrl+p", "command palette"),
     ("?", "this help"),
+    ("A", "alerts: firing and pending Prometheus alerts"),
     ("ctrl+t", "next theme"),
     ("ctrl+q", "quit"),
 ]
+
+
+MARKS = [
+    ("!", "after a workload's name: a Prometheus alert is about it (bold: firing, dim: pending) — A lists them"),
+    ("│", "on a metric sparkline: a deploy, rollback, promote or switch, from the run journals"),
+]
+"""What the marks on screen mean."""
 
 
 def _describe(bindings: list[tuple[str, str]]) -> Table:
@@ -72,4 +80,6 @@ class HelpScreen(ModalScreen):
             yield Static(_describe(self.keys))
             yield Static(Text("\nEverywhere", style="bold underline"))
             yield Static(_describe(GLOBAL_KEYS))
+            yield Static(Text("\nMarks", style="bold underline"))
+            yield Static(_describe(MARKS))
             yield Static(Text("\nThe mouse works too, but is never needed.", style="dim"))

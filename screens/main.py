@@ -18,6 +18,7 @@ from console.log_feed import LogFeed, LogRequest
 from console.model import Health, WorkloadKey
 from console.store import Delta
 from widgets.environment_list import EnvironmentList, EnvironmentSummary, connection_sentence
+from widgets.metric_panel import MetricPanelData
 from widgets.safe_text import safe_text
 from widgets.status_bar import StatusBar
 from widgets.workload_panel import WorkloadPanel
@@ -34,6 +35,23 @@ TAIL_SECONDS = 0.3
 """How long the cursor rests on a workload before its log tail is opened."""
 POLL_SECONDS = 0.2
 """Period of the poll that reads the log tail and catches up the deferred pane refresh."""
+
+
+def metric_panel_data(store, key: WorkloadKey, now: float) -> MetricPanelData:
+    """What the detail pane's Prometheus part shows for ``key`` (also the workload screen's)."""
+    prometheus = store.prometheus(key.env)
+    if prometheus is None:
+        return MetricPanelData(end=float(int(now)))
+    return MetricPanelData(
+        has_prometheus=True,
+        queries=prometheus.queries,
+        series=tuple(store.metric_series(key, q.name) for q in prometheus.queries),
+        markers=store.markers(key),
+        connection=prometheus.connection,
+        simulated=prometheus.simulated,
+        end=float(int(now)),
+        window=prometheus.window,
+    )
 
 
 class MainScreen(Screen):
@@ -71,6 +89,8 @@ class MainScreen(Screen):
         self._shown_title: tuple | None = None
         self._shown_status: Text | None = None
         self._summaries: list[EnvironmentSummary] = []
+        self._wanted_metrics: tuple[WorkloadKey, ...] = ()
+        """What the metrics poller was last asked for (selected workload, rows in view)."""
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
@@ -141,11 +161,7 @@ class MainScreen(Screen):
         second — is coalesced, because every table update re-renders the visible
         cells and a UI thread busy painting is a UI thread that does not read keys.
         """
-        self._pending.environments |= delta.environments
-        self._pending.workloads |= delta.workloads
-        self._pending.removed |= delta.removed
-        self._pending.metrics |= delta.metrics
-        self._pending.events |= delta.events
+        self._pending.merge(delta)
         if time.monotonic() - self._last_repaint >= REPAINT_SECONDS:
             self._flush()
 
@@ -154,7 +170,7 @@ class MainScreen(Screen):
         if not delta:
             return
         self._last_repaint = time.monotonic()
-        if delta.environments or delta.workloads or delta.removed:
+        if delta.environments or delta.workloads or delta.removed or delta.alerts:
             self._sync_environments()
         if self.current_env is not None:
             mine = {k for k in delta.workloads | delta.metrics if k.env == self.current_env}
@@ -173,6 +189,8 @@ class MainScreen(Screen):
         if self._detail_pending:
             # Also what a running cursor left for later: in the same frame as the rows.
             self._sync_detail()
+        elif focused is not None and (focused in delta.series or focused.env in delta.alerts):
+            self._sync_metrics()
 
     def _sync_environments(self) -> None:
         summaries = []
@@ -201,14 +219,23 @@ class MainScreen(Screen):
                 title.append(" · filter: ")
                 title.append_text(safe_text(table.filter_text))
             table.border_title = title
-        if connection.connected:
+        prometheus = self.store.prometheus(self.current_env)
+        metrics_down = prometheus is not None and prometheus.connection is not None and not prometheus.connection.connected
+        if connection.connected and not metrics_down:
             banner.display = False
         else:
             text = Text(f"{self.current_env}: ", style="bold")
-            text.append(connection_sentence(connection))
-            if connection.error:
-                text.append(" — ")
-                text.append_text(safe_text(connection.error))
+            if not connection.connected:
+                text.append(connection_sentence(connection))
+                if connection.error:
+                    text.append(" — ")
+                    text.append_text(safe_text(connection.error))
+            else:
+                # Prometheus is a backend like the engine: its outage is a state on screen.
+                text.append("Prometheus " + connection_sentence(prometheus.connection).replace("disconnected", "unreachable", 1))
+                if prometheus.connection.error:
+                    text.append(" — ")
+                    text.append_text(safe_text(prometheus.connection.error))
             banner.update(text)
             banner.display = True
 
@@ -260,7 +287,7 @@ class MainScreen(Screen):
             if workload is None:
                 continue
             cpu, memory = self.store.workload_usage(key)
-            rows.append(WorkloadRow(workload, cpu, memory))
+            rows.append(WorkloadRow(workload, cpu, memory, self.store.alert_state(key)))
         return rows
 
     def _sync_workloads(self, changed: set[WorkloadKey] | None, removed=()) -> None:
@@ -273,6 +300,7 @@ class MainScreen(Screen):
         if self.focused_key is None or self.focused_key.env != self.current_env:
             self.focused_key = table.key_at_cursor()
             self._focus_changed()
+        self._want_metrics()
         self._sync_banner()
 
     def _sync_detail(self) -> None:
@@ -292,6 +320,23 @@ class MainScreen(Screen):
             events=self.store.events(key),
             metrics_note=self.store.metrics_note(key.env),
         )
+        self._sync_metrics()
+
+    def _sync_metrics(self) -> None:
+        """The selected workload's Prometheus sparklines, from the store."""
+        key = self.focused_key
+        if key is None:
+            return
+        self.query_one(WorkloadPanel).show_metrics(metric_panel_data(self.store, key, self.app.clock()))
+
+    def _want_metrics(self) -> None:
+        """Tell the metrics poller what is on screen: the selected workload, then the rows in view."""
+        keys = tuple(dict.fromkeys(([self.focused_key] if self.focused_key else []) + self.query_one(WorkloadTable).keys_in_view()))
+        if keys != self._wanted_metrics:
+            self._wanted_metrics = keys
+            watch = getattr(self.host, "watch_metrics", None)
+            if watch is not None:
+                watch(keys)
 
     def _cursor_detail(self) -> None:
         """Refresh the detail pane after a cursor move: at once, or later when the cursor runs.
@@ -314,6 +359,10 @@ class MainScreen(Screen):
         self.query_one(WorkloadTable).refresh_ages()
         if self.current_env and not self.store.connection(self.current_env).connected:
             self._sync_environments()
+        elif self.current_env and self.store.prometheus(self.current_env) is not None:
+            self._sync_banner()  # a Prometheus countdown, when it is down
+        # The sparklines' window moves on with the clock.
+        self._sync_metrics()
 
     # -- log tail of the selected workload -----------------------------------------------
 
@@ -323,6 +372,7 @@ class MainScreen(Screen):
         else:
             self._sync_detail()
         self.host.prefer_stats(self.focused_key)
+        self._want_metrics()
         if self._tail_key != self.focused_key:
             self._close_tail()
             panel = self.query_one(WorkloadPanel)

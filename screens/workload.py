@@ -95,7 +95,13 @@ class WorkloadScreen(Screen):
             events=store.events(self.key),
             metrics_note=store.metrics_note(self.key.env),
         )
+        self._show_metrics()
         self._show_facts()
+
+    def _show_metrics(self) -> None:
+        from screens.main import metric_panel_data
+
+        self.query_one(WorkloadPanel).show_metrics(metric_panel_data(self.app.store, self.key, self.app.clock()))
 
     def apply_delta(self, delta: Delta) -> None:
         if (
@@ -106,6 +112,8 @@ class WorkloadScreen(Screen):
             or self.key.env in delta.environments
         ):
             self.full_sync()
+        elif self.key in delta.series or self.key.env in delta.alerts:
+            self._show_metrics()
 
     def _selected_replica(self) -> Replica | None:
         replica_id = self.query_one(ReplicaTable).key_at_cursor()

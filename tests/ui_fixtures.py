@@ -121,3 +121,53 @@ def fixture_app(theme: str = "dark", *, kubernetes: bool = False) -> WatchfloorA
     if kubernetes:
         add_kubernetes(store)
     return WatchfloorApp([], theme=theme, start_backends=False, store=store, clock=lambda: NOW)
+
+
+PROMETHEUS_QUERIES = (
+    ("request_rate", 'sum(rate(http_requests_total{workload="{workload}"}[1m]))', "req/s", "Requests"),
+    ("error_ratio", 'sum(rate(http_requests_total{workload="{workload}",code=~"5.."}[1m])) / sum(rate(http_requests_total{workload="{workload}"}[1m]))', "", "Errors"),
+    ("p95_latency", 'histogram_quantile(0.95, sum by (le) (rate(http_request_seconds_bucket{workload="{workload}"}[1m])))', "s", "p95"),
+)
+
+
+def add_prometheus(store: Store, *, env: str = "local", simulated: bool = False) -> None:
+    """A Prometheus for ``env`` as the metrics poller leaves it in the store: named queries,
+    30 minutes of shop/web series, two deploy markers, and alerts (one with hostile text)."""
+    from console.model import Alert, DeployMarker, NamedQuery, WorkloadKey
+
+    web = WorkloadKey(env, "shop", "web")
+    store.set_prometheus(env, [NamedQuery(*q) for q in PROMETHEUS_QUERIES], simulated=simulated, window=1800.0)
+    store.set_prometheus_connection(env, ConnectionState(True))
+    steps = [NOW - 1800 + 15 * n for n in range(121)]
+    store.put_series(web, "request_rate", [Sample(ts, 40 + (n * 13 % 17)) for n, ts in enumerate(steps)], replace=True)
+    store.put_series(
+        web, "error_ratio", [Sample(ts, 0.002 if n < 70 or n > 95 else 0.08) for n, ts in enumerate(steps)], replace=True
+    )
+    store.put_series(web, "p95_latency", [Sample(ts, 0.120 + (n % 9) * 0.01) for n, ts in enumerate(steps)], replace=True)
+    store.set_markers(
+        {
+            web: (
+                DeployMarker(NOW - 745, "deploy", "20261125T145735Z-aaaaaa", "1.4.2"),
+                DeployMarker(NOW - 355, "rollback", "20261125T150405Z-bbbbbb", "1.4.1"),
+            )
+        }
+    )
+    active = datetime.fromtimestamp(NOW - 600, tz=UTC)
+    store.set_alerts(
+        env,
+        (
+            Alert(env, "HighErrorRate", "firing", (("severity", "page"), ("workload", "web")),
+                  (("summary", "5xx above 5% for 5 minutes"),), active, 0.08),
+            Alert(env, "LatencyCreeping", "pending", (("namespace", "shop"), ("service", "api"), ("severity", "ticket")),
+                  (("summary", "p95 above 300 ms"),), datetime.fromtimestamp(NOW - 90, tz=UTC), 0.31),
+            Alert(env, "[bold red]Evil[/]", "firing", (("severity", "[link=http://x]page"), ("workload", "nobody")),
+                  (("summary", "\x1b[2J\x1b]52;c;ZXZpbA==\x07[b]not markup[/b]"),), datetime.fromtimestamp(NOW - 7200, tz=UTC), 1.0),
+        ),
+    )
+
+
+def prometheus_app(theme: str = "dark") -> WatchfloorApp:
+    """`fixture_app` with a Prometheus on ``local`` (see `add_prometheus`)."""
+    store = fixture_store()
+    add_prometheus(store)
+    return WatchfloorApp([], theme=theme, start_backends=False, store=store, clock=lambda: NOW)

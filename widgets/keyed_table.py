@@ -235,6 +235,11 @@ class KeyedTable(ScrollView, can_focus=True):
     def key_at_cursor(self) -> Hashable | None:
         return self._row_keys[self._cursor] if self._row_keys else None
 
+    def keys_in_view(self) -> list[Hashable]:
+        """Keys of the rows on screen now, top to bottom."""
+        top = self.scroll_offset.y
+        return self._row_keys[top : top + self._body_height()]
+
     def sync(self, rows: Mapping[Hashable, Sequence[Text]], order: Sequence[Hashable] | None = None) -> bool:
         """Make the table show exactly ``rows`` (in ``order`` when given); returns True if anything changed.
 

@@ -21,6 +21,9 @@ class SparklinePanel(Vertical):
     SparklinePanel > Sparkline { height: 1; }
     SparklinePanel > Sparkline > .sparkline--max-color { color: $accent; }
     SparklinePanel > Sparkline > .sparkline--min-color { color: $primary; }
+    SparklinePanel.-compact { layout: horizontal; height: 1; }
+    SparklinePanel.-compact > Label { width: 50%; height: 1; }
+    SparklinePanel.-compact > Sparkline { width: 1fr; }
     """
 
     def __init__(self, title: str, formatter: Callable[[float | None], str], **kwargs) -> None:
@@ -35,6 +38,15 @@ class SparklinePanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Label(Text(f"{self.title} —"))
         yield Sparkline([], summary_function=max)
+
+    def set_compact(self, compact: bool) -> None:
+        """One row, the label (current value only) beside the sparkline: for a short pane."""
+        if compact == self.has_class("-compact"):
+            return
+        self.set_class(compact, "-compact")
+        last, self._last = self._last, None
+        if last is not None:
+            self.show([Sample(0.0, v) for v in last], note=self._note)
 
     def show(self, samples: Sequence[Sample], *, window: int = 300, note: str | None = None) -> None:
         """Show the last ``window`` samples (5 min at 1 s); skip if nothing changed.
@@ -51,9 +63,12 @@ class SparklinePanel(Vertical):
             self.query_one(Sparkline).data = []
             return
         current, low, high = values[-1], min(values), max(values)
-        self._set_label(
-            Text(f"{self.title} {self.formatter(current)} · min {self.formatter(low)} · max {self.formatter(high)}")
-        )
+        if self.has_class("-compact"):
+            self._set_label(Text(f"{self.title} {self.formatter(current)}"))
+        else:
+            self._set_label(
+                Text(f"{self.title} {self.formatter(current)} · min {self.formatter(low)} · max {self.formatter(high)}")
+            )
         self.query_one(Sparkline).data = list(values)
 
     def _set_label(self, text: Text) -> None:

@@ -1,4 +1,5 @@
-"""The selected workload at a glance: reason, replicas, CPU/memory sparklines, last logs."""
+"""The selected workload at a glance: reason, replicas, CPU/memory and Prometheus
+sparklines, last logs."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from textual.widgets import Static
 
 from console.model import EventRecorded, LogLine, Replica, Sample, Workload
 from widgets.health_badge import health_text
+from widgets.metric_panel import MetricPanel, MetricPanelData
 from widgets.replica_table import ReplicaTable
 from widgets.safe_text import safe_text
 from widgets.sparkline_panel import SparklinePanel
@@ -34,9 +36,14 @@ class WorkloadPanel(Vertical):
     WorkloadPanel #panel-events { height: auto; max-height: 6; color: $text-muted; }
     """
 
+    MIN_LOG_ROWS = 3
+    """The log tail gives up rows to the Prometheus sparklines down to this many."""
+
     def __init__(self, *, log_lines: int = 500, **kwargs) -> None:
         super().__init__(**kwargs)
         self._log_lines = log_lines
+        self._log_rows: int | None = None
+        """The log tail's height from the stylesheet, when it is a number of rows."""
 
     def compose(self) -> ComposeResult:
         from widgets.log_view import LogView
@@ -47,6 +54,7 @@ class WorkloadPanel(Vertical):
             with Vertical(id="panel-metrics"):
                 yield SparklinePanel("CPU", _percent, id="panel-cpu")
                 yield SparklinePanel("Mem", format_bytes, id="panel-memory")
+                yield MetricPanel(id="panel-prometheus")
                 events = Static(id="panel-events")
                 events.display = False
                 yield events
@@ -104,6 +112,56 @@ class WorkloadPanel(Vertical):
             if event.count > 1:
                 text.append(f" ×{event.count}")
         pane.update(text)
+
+    def show_metrics(self, data: MetricPanelData) -> None:
+        """The Prometheus sparklines (or why there are none); fitted to the pane's height."""
+        panel = self.query_one(MetricPanel)
+        lines_before = panel.line_count()
+        panel.show(data)
+        if panel.line_count() != lines_before or (data.has_prometheus and data.queries and not self._fitted):
+            self.call_after_refresh(self._fit_metrics)
+
+    _fitted = False
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_metrics)
+
+    def _fit_metrics(self) -> None:
+        """Full sparklines (label over bars) when the pane is tall enough; else one row each
+        (CPU and memory too), taking rows from a fixed-height log tail if still short."""
+        body = self.query_one("#panel-body")
+        logs = self.query_one("#panel-logs")
+        panel = self.query_one(MetricPanel)
+        cpu = self.query_one("#panel-cpu", SparklinePanel)
+        memory = self.query_one("#panel-memory", SparklinePanel)
+        if not body.size.height:
+            return
+        self._fitted = True
+        if self._log_rows is None:
+            height = logs.styles.height
+            self._log_rows = int(height.value) if height is not None and height.is_cells else 0
+        data = panel.data
+        queries = len(data.queries) if data.has_prometheus else 0
+        status = panel.line_count() - (queries * (1 if panel.compact else 2))
+        full = 4 + status + 2 * queries
+        if self._log_rows:
+            shared = body.size.height + logs.outer_size.height
+            compact = queries > 0 and shared - self._log_rows < full
+            rows = self._log_rows
+            if compact:
+                rows = max(self.MIN_LOG_ROWS, min(self._log_rows, shared - (2 + status + queries)))
+            if logs.styles.height is None or logs.styles.height.value != rows:
+                logs.styles.height = rows
+        else:
+            # The log tail shares the height by fractions: keep the body tall enough for
+            # one row per sparkline instead.
+            compact = queries > 0 and body.size.height < full
+            need = 2 + status + queries if compact else None
+            if (body.styles.min_height.value if body.styles.min_height is not None else None) != need:
+                body.styles.min_height = need
+        panel.set_compact(compact)
+        cpu.set_compact(compact)
+        memory.set_compact(compact)
 
     def clear_logs(self) -> None:
         self.query_one("#panel-logs").clear()

@@ -36,11 +36,27 @@ def format_bytes(value: float | None) -> str:
     return f"{value:.0f}G"
 
 
+ALERT_MARK = "!"
+"""After a workload's name: a Prometheus alert on it (bold: firing; dim: pending only)."""
+
+
 @dataclass(frozen=True, slots=True)
 class WorkloadRow:
     workload: Workload
     cpu: float | None = None
     memory: float | None = None
+    alert: str | None = None
+    """``firing`` or ``pending`` when a Prometheus alert is about this workload."""
+
+
+def workload_label(label: str, bad: bool, alert: str | None, variables: Mapping[str, str]) -> Text:
+    """The workload cell: its name, and the alert mark when an alert is about it."""
+    text = safe_text(label, style="bold" if bad else "")
+    if alert is not None:
+        firing = alert == "firing"
+        text.append(" ")
+        text.append(ALERT_MARK, style=f"bold {variables.get('health-bad', '')}" if firing else "dim")
+    return text
 
 
 class WorkloadTable(KeyedTable):
@@ -149,7 +165,7 @@ class WorkloadTable(KeyedTable):
         short = workload.ready < workload.desired
         sources = (
             workload.health,
-            (workload.key.label, bad),
+            (workload.key.label, bad, row.alert),
             (workload.ready, workload.desired, short),
             workload.version,
             workload.restarts,
@@ -164,7 +180,7 @@ class WorkloadTable(KeyedTable):
         self._cell_sources[key] = sources
         makers = (
             lambda: health_text(workload.health, variables),
-            lambda: safe_text(workload.key.label, style="bold" if bad else ""),
+            lambda: workload_label(workload.key.label, bad, row.alert, variables),
             lambda: Text(f"{workload.ready}/{workload.desired}", style="bold " + variables.get("health-warn", "") if short else ""),
             lambda: safe_text(workload.version),
             lambda: Text(str(workload.restarts), style="bold" if workload.restarts else ""),
