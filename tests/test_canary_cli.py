@@ -156,3 +156,38 @@ def test_a_demo_blue_green_release_of_a_failing_image_never_takes_traffic(tmp_pa
     states = {s["id"]: s["state"] for s in document["steps"]}
     assert states["pre-switch"] == "failed" and states["switch"] == "pending"
     assert "web runs 1.5.0" in document["message"]
+
+
+PAUSING = """\
+name: pausing
+title: Pausing
+steps:
+  - id: check
+    kind: manual
+    instructions: Look at the dashboards first.
+    on_fail: pause
+  - id: grow
+    kind: action
+    verb: scale
+    replicas: 3
+"""
+
+
+def test_a_headless_run_that_pauses_stays_resumable_and_resumes_with_the_operators_choice(cluster, tmp_path):
+    adapter, env, runs = cluster
+    (tmp_path / "runbooks").mkdir()
+    (tmp_path / "runbooks" / "pausing.yaml").write_text(PAUSING)
+    config = tmp_path / "config.yaml"
+    config.write_text(config.read_text() + f"runbooks_dir: {tmp_path / 'runbooks'}\n")
+
+    paused, first = run_json("runbook", "run", "pausing", "--env", "cluster", "--workload", "web", "--json", env=env)
+    journal = next(runs.glob("*.jsonl"))
+    resumed, second = run_json("runbook", "resume", journal.stem, "--choice", "skip", "--yes", "--json", env=env)
+
+    assert paused.returncode == 3 and first["outcome"] == "aborted", paused.stderr
+    assert f"watchfloor runbook resume {first['run_id']}" in first["message"]
+    assert resumed.returncode == 0, resumed.stderr
+    assert second["outcome"] == "succeeded"
+    assert [s["state"] for s in second["steps"]] == ["skipped", "passed"]
+    assert adapter.observe(WEB).desired == 3
+    assert [e["event"] for e in read_journal(journal).entries].count("run.finished") == 1

@@ -288,6 +288,15 @@ class RunExecutor:
             self._publish(message=message, waiting_for=None)
             self.journal.close()
 
+    def _leave_resumable(self, why: str) -> None:
+        """End this process's part of the run without ``run.finished``: a paused headless
+        run waits for ``watchfloor runbook resume RUN_ID --choice redo|skip|abort``."""
+        message = f"{why} (then --choice redo, skip or abort)" if "resume" in why else why
+        self._phase(Phase.ABORTED, message)
+        self._publish(finished=datetime.now(UTC), current=None, waiting_for=None)
+        self._release_lock()
+        self.journal.close()
+
     def _stopped_by_journal(self, why: str) -> None:
         """End the run without another journal entry (there is nowhere to write it)."""
         for _gate, stop, _thread in self._background.values():
@@ -401,6 +410,17 @@ class RunExecutor:
         if state.steps[state.last_finished] in (StepState.PASSED, StepState.SKIPPED):
             return index + 1
         step = self.runbook.steps[index]
+        paused_choice = self.options.resolution if self.options.resolution not in (None, "recommended") else None
+        if paused_choice and str(getattr(step, "on_fail", "abort")) == "pause" and not self.options.interactive:
+            # A headless run that paused on this step: the operator's --choice decides.
+            self._record("operator.resolve", step=step.id, data={"resolution": paused_choice, "paused": True})
+            if paused_choice == "redo":
+                return index
+            if paused_choice in ("skip", "done"):
+                self._set_step(index, state=StepState.SKIPPED, message=f"{paused_choice} after the pause")
+                return index + 1
+            self._finish(Phase.ABORTED, f"aborted at {step.id} after the pause")
+            return None
         try:
             decision = self._on_fail(index, step, state.messages.get(step.id, "failed"))
         except _Undo as undo:
@@ -410,7 +430,7 @@ class RunExecutor:
             self._finish(Phase.DEGRADED, str(failed))
             return None
         except _Paused as paused:
-            self._finish(Phase.ABORTED, str(paused))
+            self._leave_resumable(str(paused))
             return None
         return index if decision == "retry" else decision
 
@@ -460,7 +480,7 @@ class RunExecutor:
             self._finish(Phase.DEGRADED, str(failed))
         except _Paused as paused:
             self._stop_background_gates("paused headless")
-            self._finish(Phase.ABORTED, str(paused), release=True)
+            self._leave_resumable(str(paused))
 
     def _success_message(self) -> str:
         observed = self._observe_quietly()
