@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import queue
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -26,7 +27,7 @@ from functools import lru_cache
 
 from urllib3 import exceptions as urllib3_exceptions
 
-from adapters import wire
+from adapters import argo, wire
 from adapters.base import AdapterError, ErrorKind, StopFlag, StopSignal, on_stop
 from adapters.kube_http import KubeHTTP, iter_list_items, open_context
 from adapters.kubernetes_release import KubernetesReleases
@@ -72,8 +73,10 @@ REPLICASETS = Resource("ReplicaSet", "/apis/apps/v1", "replicasets")
 DEPLOYMENTS = Resource("Deployment", "/apis/apps/v1", "deployments")
 STATEFULSETS = Resource("StatefulSet", "/apis/apps/v1", "statefulsets")
 DAEMONSETS = Resource("DaemonSet", "/apis/apps/v1", "daemonsets")
+ROLLOUTS = Resource(argo.KIND, f"/apis/{argo.GROUP_VERSION}", argo.PLURAL)
+"""Argo Rollouts' CRD: watched only where the cluster serves it (see ``_watched``)."""
 WATCHED = (REPLICASETS, DEPLOYMENTS, STATEFULSETS, DAEMONSETS, PODS, EVENTS)
-WORKLOAD_RESOURCES = {r.kind: r for r in (DEPLOYMENTS, STATEFULSETS, DAEMONSETS)}
+WORKLOAD_RESOURCES = {r.kind: r for r in (DEPLOYMENTS, STATEFULSETS, DAEMONSETS, ROLLOUTS)}
 
 _FAILING_WAITING = {
     "CrashLoopBackOff",
@@ -257,8 +260,10 @@ def _env_pairs(spec: dict) -> tuple[tuple[str, str], ...]:
 
 
 def workload_spec(env: str, obj: dict) -> WorkloadSpec:
-    """A Deployment, StatefulSet or DaemonSet as the console's WorkloadSpec."""
+    """A Deployment, StatefulSet, DaemonSet or Argo Rollout as the console's WorkloadSpec."""
     kind = obj.get("kind") or "Deployment"
+    if kind == argo.KIND:
+        return rollout_spec(env, obj)
     metadata = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
@@ -304,6 +309,34 @@ def workload_spec(env: str, obj: dict) -> WorkloadSpec:
             + (f", {total - updated} old terminating" if total > updated and updated >= desired else "")
         )
     return WorkloadSpec(key, kind, desired, revision, rollout, problem, image)
+
+
+def rollout_spec(env: str, obj: dict) -> WorkloadSpec:
+    """An Argo Rollout: its phase and step say whether a release is under way.
+
+    Paused or Progressing is a release in progress (the row says where: "Argo canary
+    Paused, step 1/4, weight 20 %"); Degraded — an abort, a failed analysis — is a
+    problem; Healthy leaves the verdict to the pods.
+    """
+    metadata = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    key = WorkloadKey(env, metadata.get("namespace", ""), metadata.get("name", ""))
+    containers = _containers((spec.get("template") or {}).get("spec") or {})
+    image = containers[0].get("image", "") if containers else ""
+    desired = spec.get("replicas", 1)
+    desired = desired if isinstance(desired, int) and not isinstance(desired, bool) else 1
+    annotation = (metadata.get("annotations") or {}).get(argo.REVISION)
+    revision = int(annotation) if annotation and annotation.isascii() and annotation.isdigit() else None
+    status = argo.rollout_status(obj)
+    where = f"Argo {status.strategy} {status.summary}".replace("  ", " ").strip()
+    if status.strategy == "canary":
+        where += f", weight {status.weight} %"
+    rollout = problem = None
+    if status.phase == argo.DEGRADED or status.aborted:
+        problem = where + (f": {status.message}" if status.message else "")
+    elif not status.settled and status.phase:
+        rollout = where + (f": {status.message}" if status.message and status.phase == argo.PAUSED else "")
+    return WorkloadSpec(key, argo.KIND, desired, revision, rollout, problem, image, backend_status=status.line)
 
 
 # -- the adapter ---------------------------------------------------------------------------
@@ -487,6 +520,21 @@ class KubernetesAdapter(KubernetesWrites, KubernetesReleases):
             response.release_conn()
         return (fields.get("metadata") or {}).get("resourceVersion") or ""
 
+    def _watched(self) -> tuple[Resource, ...]:
+        """What to list and watch: the built-in kinds, and Rollouts where Argo's CRD is
+        served (a cluster without it answers 404; a role without it, 403)."""
+        try:
+            document = self._json(f"/apis/{argo.GROUP_VERSION}", {})
+        except AdapterError as error:
+            if error.kind in (ErrorKind.NOT_FOUND, ErrorKind.FORBIDDEN):
+                return WATCHED
+            raise
+        served = any(r.get("name") == argo.PLURAL for r in document.get("resources") or [] if isinstance(r, dict))
+        if not served:
+            return WATCHED
+        # ReplicaSets stay first: a pod is filed under its Rollout through them.
+        return (REPLICASETS, DEPLOYMENTS, STATEFULSETS, DAEMONSETS, ROLLOUTS, PODS, EVENTS)
+
     def _scopes(self) -> list[str | None]:
         return [None] if self.namespaces is None else list(self.namespaces)
 
@@ -495,7 +543,7 @@ class KubernetesAdapter(KubernetesWrites, KubernetesReleases):
     def snapshot(self, *, detailed: bool = False) -> SnapshotReplaced:
         """Every workload and pod (the list answers carry everything ``detailed`` asks for)."""
         state = _ClusterState(self.environment.name)
-        for resource in WATCHED:
+        for resource in self._watched():
             if resource is EVENTS:
                 continue
             for scope in self._scopes():
@@ -517,7 +565,7 @@ class KubernetesAdapter(KubernetesWrites, KubernetesReleases):
         state = _ClusterState(env)
         self._state = state
         versions: dict[tuple[Resource, str | None], str] = {}
-        for resource in WATCHED:
+        for resource in self._watched():
             if resource is EVENTS:
                 continue
             for scope in self._scopes():
@@ -592,8 +640,7 @@ class KubernetesAdapter(KubernetesWrites, KubernetesReleases):
             timeout=(self._timeout, seconds + 30),
         )
         raw = response
-        stop.on_set(raw.release_conn)
-        stop.on_set(raw.close)
+        stop.on_set(lambda: interrupt(raw))
         try:
             for line in _until_dropped(_lines(raw)):
                 if stop.is_set():
@@ -648,7 +695,7 @@ class KubernetesAdapter(KubernetesWrites, KubernetesReleases):
                 return
             raise
         raw = response
-        on_stop(stop, raw.close)
+        on_stop(stop, lambda: interrupt(raw))
         try:
             for lines in _line_batches(raw):
                 if stop is not None and stop.is_set():
@@ -761,12 +808,15 @@ class _Pod:
     its health that changes with time alone (see ``NOT_READY_GRACE``)."""
 
 
+_RS_OWNER_KINDS = ("Deployment", argo.KIND)
+
+
 @dataclass(frozen=True, slots=True)
 class _ReplicaSet:
     namespace: str
     name: str
-    deployment: str | None
-    """The owning Deployment's name, None for a bare ReplicaSet."""
+    owner: tuple[str, str] | None
+    """(kind, name) of the owning Deployment or Rollout, None for a bare ReplicaSet."""
 
 
 class _ClusterState:
@@ -790,8 +840,8 @@ class _ClusterState:
         kind, owner_name, owner_uid = owner
         if kind == "ReplicaSet":
             rs = self.replicasets.get(owner_uid)
-            if rs is not None and rs.deployment is not None:
-                return WorkloadKey(self.env, namespace, rs.deployment), "Deployment"
+            if rs is not None and rs.owner is not None:
+                return WorkloadKey(self.env, namespace, rs.owner[1]), rs.owner[0]
         return WorkloadKey(self.env, namespace, owner_name), kind
 
     def pod(self, obj: dict, now: float) -> _Pod:
@@ -918,7 +968,7 @@ class _ClusterState:
             key, _ = self.key_for(pod.namespace, pod.name, pod.owner)
         elif kind == "ReplicaSet":
             rs = next((r for r in self.replicasets.values() if r.name == name and r.namespace == namespace), None)
-            key = WorkloadKey(self.env, namespace, rs.deployment if rs is not None and rs.deployment is not None else name)
+            key = WorkloadKey(self.env, namespace, rs.owner[1] if rs is not None and rs.owner is not None else name)
         elif kind in WORKLOAD_RESOURCES:
             key = WorkloadKey(self.env, namespace, name)
         else:
@@ -945,11 +995,11 @@ class _ClusterState:
             self.pod_names[(pod.namespace, pod.name)] = uid
         elif resource is REPLICASETS:
             metadata = obj.get("metadata") or {}
-            deployment = next(
-                (o.get("name", "") for o in metadata.get("ownerReferences") or [] if o.get("kind") == "Deployment"),
+            owner = next(
+                ((o["kind"], o.get("name", "")) for o in metadata.get("ownerReferences") or [] if o.get("kind") in _RS_OWNER_KINDS),
                 None,
             )
-            self.replicasets[uid] = _ReplicaSet(metadata.get("namespace", ""), metadata.get("name", ""), deployment)
+            self.replicasets[uid] = _ReplicaSet(metadata.get("namespace", ""), metadata.get("name", ""), owner)
         else:
             self.workloads[uid] = workload_spec(self.env, obj)
 
@@ -980,6 +1030,24 @@ class _ClusterState:
         if resource is PODS or resource is REPLICASETS:
             return metadata.get("uid") or f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"
         return (resource.kind, metadata.get("namespace", ""), metadata.get("name", ""))
+
+
+def interrupt(response) -> None:
+    """Make a read blocked on ``response`` in another thread return now.
+
+    Not ``close()``: the buffered reader's close waits for the lock the blocked read
+    holds, so the stopping thread — the UI's, on quit — would wait for the next byte
+    the server sends (up to a watch's whole timeout). Shutting the socket down wakes
+    the reader at once; the reading thread closes the response itself.
+    """
+    connection = getattr(response, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed: nothing is blocked on it
 
 
 def _in_scope(namespace: str, scope: str | None) -> bool:

@@ -66,6 +66,7 @@ from adapters.base import (
     canary_replicas,
     refuse_if_read_only,
 )
+from adapters.argo import next_weight, rollout_status
 from adapters.kubernetes_write import (
     CHANGE_CAUSE,
     MERGE,
@@ -174,11 +175,7 @@ class KubernetesReleaser:
         _check_weight(key, weight, lowest=1)
         kind, stable = self._target(key)
         if kind == "rollout":
-            raise AdapterError(
-                ErrorKind.BAD_INPUT,
-                f"{key.label} is an Argo Rollout: Argo starts its canary when its image changes and runs its own steps",
-                admin_detail="deploy the new image, then promote, abort or retry the Rollout",
-            )
+            return self._rollout_start(key, stable, image, weight, change_cause=change_cause, progress=progress)
         self._refuse_if_bluegreen(key)
         existing = self._canary(key)
         if existing is not None:
@@ -210,10 +207,7 @@ class KubernetesReleaser:
         _check_weight(key, weight, lowest=0)
         kind, stable = self._target(key)
         if kind == "rollout":
-            raise AdapterError(
-                ErrorKind.BAD_INPUT,
-                f"{key.label} is an Argo Rollout: its weights are the setWeight steps of its spec; promote moves it to the next step",
-            )
+            return self._rollout_weight(key, stable, weight, progress=progress)
         canary = self._canary(key)
         if canary is None:
             raise AdapterError(ErrorKind.NOT_FOUND, f"no canary of {key.label} is running: start one first")
@@ -231,7 +225,8 @@ class KubernetesReleaser:
         refuse_if_read_only(self.environment, "canary promote", key)
         kind, stable = self._target(key)
         if kind == "rollout":
-            return self.rollout_promote(key, progress=progress)
+            # The runbook's promote ends the release: Argo's promote --full, not one step.
+            return self.rollout_promote(key, full=True, progress=progress)
         canary = self._canary(key)
         if canary is None:
             raise AdapterError(ErrorKind.NOT_FOUND, f"no canary of {key.label} to promote")
@@ -844,6 +839,60 @@ class KubernetesReleaser:
         _say(progress, message)
         return WriteResult(verb="rollout.retry", workload=key, message=message, detail={"patches": sent})
 
+    def _rollout_start(
+        self, key: WorkloadKey, rollout: dict, image: str, weight: int, *, change_cause: str, progress: Progress | None
+    ) -> WriteResult:
+        """A canary of an Argo Rollout is a change of its image: Argo's controller then
+        runs the Rollout's own steps. The weight asked is compared with the first step's."""
+        argo = rollout_status(rollout)
+        if argo.strategy != "canary":
+            raise AdapterError(
+                ErrorKind.BAD_INPUT,
+                f"{key.label} is an Argo Rollout with a {argo.strategy or 'missing'} strategy, not a canary one: use the blue-green runbook",
+            )
+        before = _image(rollout, key.name)
+        if before == image:
+            message = f"rollout {key.name} already runs {image}: Argo is at {argo.summary or 'no status yet'}, weight {argo.weight} %"
+            _say(progress, message)
+            return WriteResult(
+                verb="canary.start", workload=key, message=message, from_version=_version(before), to_version=_version(image),
+                detail={"argo": True, "patches": [], "weight": argo.weight, "asked": weight},
+            )
+        containers = _template_containers(rollout)
+        index = _main_container(containers, key.name)
+        patch = [
+            {"op": "test", "path": f"/spec/template/spec/containers/{index}/image", "value": before},
+            {"op": "replace", "path": f"/spec/template/spec/containers/{index}/image", "value": image},
+        ]
+        if change_cause and (rollout.get("metadata") or {}).get("annotations"):
+            patch.append({"op": "add", "path": f"/metadata/annotations/{_escape(CHANGE_CAUSE)}", "value": change_cause})
+        elif change_cause:
+            patch.append({"op": "add", "path": "/metadata/annotations", "value": {CHANGE_CAUSE: change_cause}})
+        self._request("PATCH", _path(ROLLOUTS, "rollouts", key.group, key.name), body=patch, content_type="application/json-patch+json")
+        first = next_weight({**rollout, "status": {"currentStepIndex": -1}})
+        said = f"Argo's first step sends {first} %" if first is not None else "Argo's steps set the weights"
+        message = f"rollout {key.name}: image {before} → {image}; Argo Rollouts runs its canary steps ({said}, asked {weight} %)"
+        _say(progress, message)
+        return WriteResult(
+            verb="canary.start", workload=key, message=message, from_version=_version(before), to_version=_version(image),
+            detail={"argo": True, "patches": [{"subresource": "", "patch": patch}], "weight": first, "asked": weight},
+        )
+
+    def _rollout_weight(self, key: WorkloadKey, rollout: dict, weight: int, *, progress: Progress | None) -> WriteResult:
+        """Argo's weights are its steps': a weight above the current one is reached by
+        promoting past the pause that holds it — one step, as ``promote`` does."""
+        argo = rollout_status(rollout)
+        if argo.weight >= weight or argo.phase != "Paused":
+            where = "paused" if argo.phase == "Paused" else argo.phase or "without status"
+            message = f"rollout {key.name} is {where} at weight {argo.weight} % (asked {weight} %): Argo's steps decide, nothing sent"
+            _say(progress, message)
+            return WriteResult(verb="canary.set_weight", workload=key, message=message, detail={"argo": True, "patches": [], "weight": argo.weight, "asked": weight})
+        promoted = self.rollout_promote(key, progress=progress)
+        upcoming = next_weight(rollout)
+        message = f"rollout {key.name} promoted past its pause: the next step sends {upcoming if upcoming is not None else 100} % (asked {weight} %)"
+        _say(progress, message)
+        return WriteResult(verb="canary.set_weight", workload=key, message=message, detail={**promoted.detail, "argo": True, "weight": upcoming, "asked": weight})
+
     def _argo_rollout(self, key: WorkloadKey) -> dict:
         rollout = self._rollout(key)
         if rollout is None:
@@ -911,49 +960,20 @@ def _next_step(canary: dict | None, status: dict) -> int | None:
 
 
 def _rollout_state(key: WorkloadKey, rollout: dict) -> ReleaseState:
-    spec = rollout.get("spec") or {}
     status = rollout.get("status") or {}
-    strategy = spec.get("strategy") or {}
-    kind = "canary" if "canary" in strategy else "blue-green" if "blueGreen" in strategy else ""
-    steps = ((strategy.get("canary") or {}).get("steps")) or []
-    index = status.get("currentStepIndex")
-    parts = [str(status.get("phase") or "")]
-    if steps and index is not None:
-        parts.append(f"step {min(int(index), len(steps))}/{len(steps)}")
-    if status.get("abort"):
-        parts.append("aborted")
-    phase = ", ".join(p for p in parts if p)
+    argo = rollout_status(rollout)
     updated = int(status.get("updatedReplicas") or 0)
-    weight = 0
-    if kind == "canary":
-        current = (((status.get("canary") or {}).get("weights") or {}).get("canary") or {}).get("weight")
-        weight = int(current) if current is not None else _argo_set_weight(steps, status)
-    image = _image(rollout, key.name)
-    text = str(status.get("message") or "")
     return ReleaseState(
         workload=key,
-        kind=kind,
-        new_image=image,
+        kind=argo.strategy,
+        new_image=_image(rollout, key.name),
         stable_replicas=_replicas(rollout),
         new_replicas=updated,
         new_ready=min(updated, int(status.get("readyReplicas") or 0)),
-        weight=weight,
-        phase=phase,
-        message=f"Argo Rollout {key.name}: {phase or 'no status yet'}" + (f" — {text}" if text else ""),
+        weight=argo.weight,
+        phase=argo.summary,
+        message=f"Argo Rollout {key.name}: {argo.summary or 'no status yet'}" + (f" — {argo.message}" if argo.message else ""),
     )
-
-
-def _argo_set_weight(steps: list, status: dict) -> int:
-    """The weight of the current step, as Argo's ``GetCurrentSetWeight`` reads it."""
-    if status.get("abort"):
-        return 0
-    index = int(status.get("currentStepIndex") or 0)
-    if not steps or index >= len(steps):
-        return 100
-    for step in reversed(steps[: index + 1]):
-        if isinstance(step, dict) and step.get("setWeight") is not None:
-            return int(step["setWeight"])
-    return 0
 
 
 # -- helpers --------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from adapters import argo
 from adapters.base import (
     AdapterError,
     ErrorKind,
@@ -67,14 +68,15 @@ class KubernetesWriter:
             raise
 
     def _workload(self, key: WorkloadKey) -> tuple[str, dict]:
-        """The Deployment, StatefulSet or DaemonSet named ``key``: (plural, object)."""
-        for plural in ("deployments", "statefulsets", "daemonsets"):
+        """The Deployment, StatefulSet, DaemonSet or Argo Rollout named ``key``: (plural, object)."""
+        for plural in ("deployments", "statefulsets", "daemonsets", argo.PLURAL):
             try:
-                return plural, self._request("GET", _path("apps/v1", plural, key.group, key.name))
+                return plural, self._request("GET", _path(_api(plural), plural, key.group, key.name))
             except AdapterError as error:
-                if error.kind != ErrorKind.NOT_FOUND:
+                # A cluster without Argo answers 404 for its group; a role without it, 403.
+                if error.kind != ErrorKind.NOT_FOUND and not (plural == argo.PLURAL and error.kind == ErrorKind.FORBIDDEN):
                     raise
-        raise AdapterError(ErrorKind.NOT_FOUND, f"no Deployment, StatefulSet or DaemonSet {key.label} in {self.environment.name}")
+        raise AdapterError(ErrorKind.NOT_FOUND, f"no Deployment, StatefulSet, DaemonSet or Rollout {key.label} in {self.environment.name}")
 
     def _replicasets(self, deployment: dict) -> list[dict]:
         metadata = deployment.get("metadata") or {}
@@ -190,8 +192,10 @@ class KubernetesWriter:
         refuse_if_read_only(self.environment, "restart", key)
         plural, obj = self._workload(key)
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
-        patched = self._request("PATCH", _path("apps/v1", plural, key.group, key.name), body=patch, content_type=MERGE)
+        # A Rollout restarts through spec.restartAt (``kubectl argo rollouts restart``):
+        # touching its template would start a canary.
+        patch = {"spec": {"restartAt": stamp}} if plural == argo.PLURAL else {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+        patched = self._request("PATCH", _path(_api(plural), plural, key.group, key.name), body=patch, content_type=MERGE)
         _say(progress, f"restart of {key.name} requested ({stamp})")
         image = _image_of(obj)
         if plural == "deployments":
@@ -216,7 +220,7 @@ class KubernetesWriter:
         if plural == "daemonsets":
             raise AdapterError(ErrorKind.BAD_INPUT, f"{key.label} is a DaemonSet: it runs one pod per node and cannot be scaled")
         before = int((obj.get("spec") or {}).get("replicas") or 0)
-        self._request("PATCH", _path("apps/v1", plural, key.group, key.name), body={"spec": {"replicas": replicas}}, content_type=MERGE)
+        self._request("PATCH", _path(_api(plural), plural, key.group, key.name), body={"spec": {"replicas": replicas}}, content_type=MERGE)
         _say(progress, f"scaling {key.name} from {before} to {replicas}")
         done = self._wait_generic(key, plural, timeout=timeout, progress=progress, stop=stop)
         image = _image_of(obj)
@@ -298,9 +302,9 @@ class KubernetesWriter:
         while True:
             if stop is not None and stop.is_set():
                 raise AdapterError(ErrorKind.BACKEND, f"waiting for {key.label} stopped by the operator")
-            obj = self._request("GET", _path("apps/v1", plural, key.group, key.name))
+            obj = self._request("GET", _path(_api(plural), plural, key.group, key.name))
             generation = int((obj.get("metadata") or {}).get("generation") or 0)
-            if _rollout_complete(obj, generation):
+            if _complete(plural, obj, generation):
                 return obj
             words = _status_words(obj)
             if words != last_words:
@@ -337,11 +341,11 @@ class KubernetesWriter:
             raise
         from adapters.kubernetes import workload_spec
 
-        obj.setdefault("kind", {"deployments": "Deployment", "statefulsets": "StatefulSet", "daemonsets": "DaemonSet"}[plural])
+        obj.setdefault("kind", {"deployments": "Deployment", "statefulsets": "StatefulSet", "daemonsets": "DaemonSet", argo.PLURAL: argo.KIND}[plural])
         spec = workload_spec(self.environment.name, obj)
         status = obj.get("status") or {}
         generation = int((obj.get("metadata") or {}).get("generation") or 0)
-        complete = _rollout_complete(obj, generation)
+        complete = _complete(plural, obj, generation)
         ready = int(status.get("readyReplicas") or status.get("numberReady") or 0)
         fatal = self._fatal_pod_reason(obj) if plural == "deployments" else None
         if fatal:
@@ -532,6 +536,21 @@ def _image_of(obj: dict) -> str:
 def _revision_of(obj: dict) -> int:
     value = ((obj.get("metadata") or {}).get("annotations") or {}).get(REVISION, "0")
     return int(value) if str(value).isdigit() else 0
+
+
+def _api(plural: str) -> str:
+    return argo.GROUP_VERSION if plural == argo.PLURAL else "apps/v1"
+
+
+def _complete(plural: str, obj: dict, generation: int) -> bool:
+    """The workload has finished changing: for a Rollout, Argo says Healthy about its
+    latest spec (its observedGeneration is a string, once a hash); else the counts."""
+    if plural == argo.PLURAL:
+        status = obj.get("status") or {}
+        desired = (obj.get("spec") or {}).get("replicas")
+        desired = desired if isinstance(desired, int) else 1
+        return argo.rollout_status(obj).settled and int(status.get("availableReplicas") or 0) >= desired
+    return _rollout_complete(obj, generation)
 
 
 def _rollout_complete(obj: dict, generation: int) -> bool:

@@ -77,6 +77,7 @@ def aggregate(
         restarts=restarts,
         created_at=created,
         revision=spec.revision if spec is not None else None,
+        backend_status=spec.backend_status if spec is not None else "",
     )
 
 

@@ -128,6 +128,8 @@ class Workload:
     restarts: int = 0
     created_at: datetime | None = None
     revision: int | None = None
+    backend_status: str = ""
+    """See ``WorkloadSpec.backend_status``."""
 
     @property
     def env(self) -> str:
@@ -159,6 +161,9 @@ class WorkloadSpec:
     problem: str | None = None
     """A condition that says the rollout is stuck (ProgressDeadlineExceeded …), else None."""
     image: str = ""
+    backend_status: str = ""
+    """The backend's own account where it has one beyond replicas (an Argo Rollout's
+    strategy, phase, step and weight), for the detail pane."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +208,9 @@ class ConnectionState:
     retry_at: float | None = None
     """Monotonic time of the next attempt, when disconnected."""
     detail: str = ""
+    kind: str = ""
+    """The failure's ``adapters.base.ErrorKind`` value ("" when unknown), for the error panel."""
+    developer_detail: str = ""
 
 
 # --- Prometheus: metric series, alerts and deploy markers (issue D) ----------------------

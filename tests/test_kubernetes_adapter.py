@@ -375,3 +375,20 @@ def test_a_big_pod_list_is_kept_item_by_item_never_whole(tmp_path):
     measured = json.loads(result.stdout)
     assert len(listed) > 6_000_000 and measured["replicas"] == 300
     assert measured["peak"] < len(listed) / 4, (measured["peak"], len(listed))
+
+
+def test_stopping_a_quiet_watch_returns_at_once_instead_of_waiting_for_the_server(emulator, tmp_path):
+    # Quitting the console sets the stop flag on the UI thread: it once waited for the
+    # next byte of an idle watch stream (58 s seen), freezing the screen on quit.
+    adapter = adapter_for(emulator, tmp_path)
+    adapter._watch_seconds = 240
+    watcher = Watching(adapter)
+    time.sleep(0.5)  # the watches are open and idle
+
+    started = time.monotonic()
+    watcher.stop.set()
+    set_took = time.monotonic() - started
+    watcher.thread.join(10)
+
+    assert set_took < 5, f"stop.set() blocked for {set_took:.1f}s"
+    assert not watcher.thread.is_alive()

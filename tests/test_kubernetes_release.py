@@ -553,7 +553,7 @@ def test_promote_of_a_paused_rollout_clears_its_pause_conditions_through_the_sta
     before = rollout(emulator)
     emulator.reset_request_counts()
 
-    result = adapter.canary_promote(ROLLOUT)
+    result = adapter.rollout_promote(ROLLOUT)
 
     after = rollout(emulator)
     expected = comparable(before)

@@ -29,6 +29,7 @@ class WorkloadPanel(Vertical):
     DEFAULT_CSS = """
     WorkloadPanel { height: 1fr; }
     WorkloadPanel > #panel-headline { height: 1; }
+    WorkloadPanel > #panel-backend { height: 1; color: $text-muted; }
     WorkloadPanel > #panel-body { height: 1fr; }
     WorkloadPanel #panel-replicas { width: 1fr; height: 1fr; }
     WorkloadPanel #panel-metrics { width: 36; height: auto; padding: 0 0 0 1; }
@@ -49,6 +50,10 @@ class WorkloadPanel(Vertical):
         from widgets.log_view import LogView
 
         yield Static(Text("no workload selected", style="dim"), id="panel-headline")
+        # The backend's own account (an Argo Rollout's phase and step); most workloads have none.
+        backend = Static(id="panel-backend")
+        backend.display = False
+        yield backend
         with Horizontal(id="panel-body"):
             yield ReplicaTable(id="panel-replicas")
             with Vertical(id="panel-metrics"):
@@ -73,8 +78,10 @@ class WorkloadPanel(Vertical):
         metrics_note: str | None = None,
     ) -> None:
         headline = self.query_one("#panel-headline", Static)
+        backend = self.query_one("#panel-backend", Static)
         if workload is None:
             headline.update(Text("no workload selected", style="dim"), layout=False)
+            backend.display = False
             self.query_one(ReplicaTable).show([])
             return
         text = Text()
@@ -87,6 +94,10 @@ class WorkloadPanel(Vertical):
         text.append_text(safe_text(workload.reason))
         # One line by CSS: no need to lay the screen out again (the caller runs per key).
         headline.update(text, layout=False)
+        if backend.display != bool(workload.backend_status):
+            backend.display = bool(workload.backend_status)
+        if workload.backend_status:
+            backend.update(safe_text(workload.backend_status), layout=False)
         self.query_one(ReplicaTable).show(replicas)
         self.query_one("#panel-cpu", SparklinePanel).show(cpu, note=metrics_note)
         self.query_one("#panel-memory", SparklinePanel).show(memory, note=metrics_note)
