@@ -56,7 +56,10 @@ def image_version(image: str, labels: dict[str, str], label_names: tuple[str, ..
         if labels.get(label):
             return labels[label]
     if "@sha256:" in image:
-        return image.split("@sha256:", 1)[1][:12]
+        name, _, digest = image.partition("@sha256:")
+        last = name.rsplit("/", 1)[-1]
+        # A pinned "web:1.5@sha256:…" (image policy require_digest) is still version 1.5.
+        return last.split(":", 1)[1] if ":" in last else digest[:12]
     if image.startswith("sha256:"):  # an image ID, not a name: no tag to show
         return image[7:19]
     last = image.rsplit("/", 1)[-1]

@@ -33,6 +33,8 @@ from themes import CSS_PATH as THEME_CSS
 from themes import THEMES
 
 TICK_SECONDS = 0.15
+ERROR_NOTICE_SECONDS = 10
+"""How long an error notice shows; while it does, ``E`` opens that error."""
 
 
 class WorkloadLogSource:
@@ -83,6 +85,7 @@ class WatchfloorApp(App):
         Binding("M", "matrix", "Matrix", show=False),
         Binding("A", "alerts", "Alerts", show=False),
     ]
+        Binding("E", "error_details", "Error details", show=False),
 
     WORKLOAD_KEYS = [
         ("d", "deploy a new image (deploy runbook)"),
@@ -132,6 +135,9 @@ class WatchfloorApp(App):
         self._start_backends = start_backends
         self._stop = StopSignal()
         self._stats: dict[str, StatsManager] = {}
+        self.last_error = None
+        """The last error this app announced in a notice (a refused run…): ``E`` shows it in full."""
+        self._last_error_at = 0.0
         self._metrics: dict[str, MetricsPoller] = {}
         for backend in backends:
             if backend.make_prometheus is not None:
@@ -293,13 +299,16 @@ class WatchfloorApp(App):
         # Off the UI thread: the palette and the workload keys read them later.
         from console.runbook.journal import list_runs
 
-        self.runbooks()
+        skipped = from_runbook_problems(self.runbooks().problems)
+        if skipped is not None:
+            self.call_from_thread(self.report_error, skipped)
         try:
             self._interrupted = [run for run in list_runs() if run.status == "interrupted"]
         except OSError:
             self._interrupted = []
         if self._interrupted:
             count = len(self._interrupted)
+        from console.errors import from_runbook_problems
             self.call_from_thread(
                 self.notify,
                 f"{count} interrupted run(s) can be resumed: press : and type resume",
@@ -374,7 +383,10 @@ class WatchfloorApp(App):
                 break_stale_lock=break_stale_lock,
             )
         except RunSetupError as error:
-            self.call_from_thread(self.notify, str(error), severity="error", markup=False, timeout=10)
+            from console.errors import ErrorContext, from_refusal
+
+            context = ErrorContext(environment=key.env, workload=key.label)
+            self.call_from_thread(self.report_error, from_refusal(error, context=context), str(error))
             return
         self._execute(session, retry=lambda: self._launch_run(name, key, values, True))
 
@@ -389,10 +401,23 @@ class WatchfloorApp(App):
         except RunRefused as refused:
             if refused.stale_reason:
                 self.call_from_thread(self._offer_break, str(refused), retry)
+        from console.errors import from_exception, from_refusal, run_context
             else:
-                self.call_from_thread(self.notify, str(refused), severity="error", markup=False, timeout=10)
+                report = from_refusal(refused, context=run_context(session.view))
+                self.call_from_thread(self.report_error, report, str(refused))
         except Exception as error:  # noqa: BLE001 - a run's failure is a state on screen, never a crash
-            self.call_from_thread(self.notify, f"run failed: {error}", severity="error", markup=False, timeout=10)
+        self.call_from_thread(self._load_expectation, session)  # workers start on the UI thread
+            report = from_exception(error, context=run_context(session.view), done="the run stopped where it was")
+            self.call_from_thread(self.report_error, report, f"run failed: {error}")
+
+    @work(thread=True, exit_on_error=False, group="estimates", description="estimate a run from past journals")
+    def _load_expectation(self, session) -> None:
+        # Beside the run, not before it: reading past journals must not delay the first step.
+        try:
+            expectation = session.expectation()
+        except OSError:
+            return  # no history to read is no estimate, never a failed run
+        self.run_board.expect(session.view.run_id, expectation)
 
     def _offer_break(self, message: str, retry: Callable[[], object]) -> None:
         from screens.run_dialogs import ConfirmDialog
@@ -423,7 +448,10 @@ class WatchfloorApp(App):
                 break_stale_lock=break_stale_lock,
             )
         except RunSetupError as error:
-            self.call_from_thread(self.notify, str(error), severity="error", markup=False, timeout=10)
+            from console.errors import ErrorContext, from_refusal
+
+            context = ErrorContext(environment=env_name or "", run_id=run_id)
+            self.call_from_thread(self.report_error, from_refusal(error, context=context), str(error))
             return
         self._interrupted = [r for r in self._interrupted if r.run_id != run_id]
         self._execute(session, retry=lambda: self._resume_run(run_id, True))
@@ -518,3 +546,25 @@ class WatchfloorApp(App):
         index = names.index(self.theme) if self.theme in names else -1
         self.theme = names[(index + 1) % len(names)]
         self.notify(f"theme: {self.theme}", timeout=2, markup=False)
+    def report_error(self, report, message: str | None = None) -> None:
+        """Announce an error in a notice and keep it for ``E`` (the error panel)."""
+        self.last_error = report
+        self._last_error_at = time.monotonic()
+        self.notify(f"{message or report.summary} — E: details", severity="error", markup=False, timeout=ERROR_NOTICE_SECONDS)
+
+    def action_error_details(self) -> None:
+        """Open the error panel on the visible screen's error, else the last one announced."""
+        from screens.error_panel import ErrorPanel
+
+        if isinstance(self.screen, ErrorPanel):
+            return
+        current = getattr(self.screen, "current_error", None)
+        if self.last_error is not None and time.monotonic() - self._last_error_at < ERROR_NOTICE_SECONDS:
+            report = self.last_error  # the notice on screen says "E: details": it means this one
+        else:
+            report = (current() if current is not None else None) or self.last_error
+        if report is None:
+            self.notify("no error to show here", timeout=3, markup=False)
+            return
+        self.push_screen(ErrorPanel(report))
+

@@ -16,6 +16,7 @@ from console.config import (
     Config,
     ConfigError,
     DockerEnvironmentConfig,
+    ImagePolicyConfig,
     KubernetesEnvironmentConfig,
     NamedQueryConfig,
     PrometheusConfig,
@@ -38,6 +39,10 @@ class Backend:
     """The environment's named queries, in config order."""
     metrics_simulated: bool = False
     """The Prometheus data is simulated (the demo)."""
+    make_image_policy: Callable[[], object] | None = None
+    """The environment's ``console.image_policy.ImagePolicy``, built when a run starts
+    (the runbook grammar it needs costs ~80 ms, not paid before the first frame); None
+    leaves it to the executor's default: any image, protected environments pin digests."""
 
 
 def _prometheus(spec: PrometheusConfig | None, environment_name: str) -> dict:
@@ -91,7 +96,12 @@ def _docker(spec: DockerEnvironmentConfig, read_only: bool, state_dir: Path | No
             environment, host=host, tls_verify=spec.tls_verify, cert_path=cert_path, state_dir=state_dir
         )
 
-    return Backend(environment, make_adapter, **_prometheus(spec.prometheus, spec.name))
+    return Backend(
+        environment,
+        make_adapter,
+        make_image_policy=lambda: spec.image_policy.policy(protected=spec.protected),
+        **_prometheus(spec.prometheus, spec.name),
+    )
 
 
 def _kubernetes(spec: KubernetesEnvironmentConfig, read_only: bool, state_dir: Path | None = None) -> Backend:
@@ -115,7 +125,12 @@ def _kubernetes(spec: KubernetesEnvironmentConfig, read_only: bool, state_dir: P
 
         return KubernetesAdapter(environment, kubeconfig=kubeconfig, context=spec.context, namespaces=namespaces)
 
-    return Backend(environment, make_adapter, **_prometheus(spec.prometheus, spec.name))
+    return Backend(
+        environment,
+        make_adapter,
+        make_image_policy=lambda: spec.image_policy.policy(protected=spec.protected),
+        **_prometheus(spec.prometheus, spec.name),
+    )
 
 
 _FACTORIES: dict[str, Callable] = {"docker": _docker, "kubernetes": _kubernetes}
@@ -138,6 +153,9 @@ def demo_config(demo) -> Config:
             context=endpoint.context,
             namespaces=list(demo.NAMESPACES[name]),
             protected=name in demo.PROTECTED,
+            # The demo has no registry: its images have no digest to pin, and the demo
+            # must work out of the box, protected environment included.
+            image_policy=ImagePolicyConfig(require_digest=False),
             prometheus=(
                 PrometheusConfig(url=endpoint.prometheus_url, queries=queries, simulated=True)
                 if getattr(endpoint, "prometheus_url", "")

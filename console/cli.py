@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     history.add_argument("--since", metavar="DURATION", help="only runs (or, with --audit, events) this recent, e.g. 24h, 7d")
 
+    serve = commands.add_parser("serve", help="serve the console to a browser (textual-serve); see docs/browser-mode.md")
+    _common(serve, top=False)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; the console has no auth of its own)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+
     check = commands.add_parser("check-config", help="validate a config file")
     _common(check, top=False)
     check.add_argument("path", nargs="?", help="config file (default: the one the console would use)")
@@ -139,6 +144,8 @@ def _dispatch(args, config, source) -> int:
 def _with_demo(args) -> int:
     """Start the embedded demo clusters, run the command against them, stop them."""
     from adapters.demo import DemoCluster
+    if args.command == "serve":
+        return _serve(args)
     from console.backends import demo_config
 
     with DemoCluster() as demo:
@@ -171,6 +178,26 @@ def _wait_until_settled(config, timeout: float = 20.0) -> None:
             pass
         finally:
             adapter.close()
+def _serve(args) -> int:
+    # Each browser tab runs its own console (and, with --demo, its own demo clusters):
+    # the server only checks the config once, up front, so a bad one fails here.
+    if not args.demo and _load_config(args.config)[0] is None:
+        return EXIT_BAD_INPUT
+    from console.serve import serve
+
+    return serve(args)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range (1-65535)")
+    return port
+
+
 
 
 def _load_config(explicit: str | None):

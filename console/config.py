@@ -73,6 +73,7 @@ __all__ = [
     "ConfigProblem",
     "DockerEnvironmentConfig",
     "EnvironmentConfig",
+    "ImagePolicyConfig",
     "KubernetesEnvironmentConfig",
     "NamedQueryConfig",
     "PrometheusConfig",
@@ -307,6 +308,57 @@ def _resolve_file_reference(value: str, info: ValidationInfo) -> str:
     return f"{_FILE_PREFIX}{path}"
 
 
+class ImagePolicyConfig(_Model):
+    """Which images an environment may run, and whether writes pin a digest (docs/security.md).
+
+    Attributes:
+        allowed: Repository patterns (``registry.example.com/team/*``,
+            ``localhost:5000/**``, ``watchfloor/*``); ``*`` is any text inside one
+            path component, ``**`` any text across them. None (the key left out)
+            allows every image.
+        require_digest: A write resolves the tag to its digest, runs
+            ``repo:tag@sha256:…`` and journals it; an image whose digest cannot be
+            resolved is refused. None (left out) means the environment's ``protected``.
+    """
+
+    allowed: list[str] | None = None
+    require_digest: bool | None = None
+
+    @field_validator("allowed")
+    @classmethod
+    def _patterns(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise _Invalid(
+                "allowed is an empty list: every image would be refused",
+                "list patterns such as allowed: [\"registry.example.com/team/*\"], or remove the key to allow any image "
+                "(read_only: true is the way to stop every write)",
+            )
+        # Imported here: the runbook grammar it builds on is not needed to start the console.
+        from console.image_policy import parse_pattern
+
+        for index, text in enumerate(value):
+            try:
+                parse_pattern(text)
+            except ValueError as error:
+                raise _Invalid(
+                    str(error),
+                    "write a repository pattern such as registry.example.com/team/* or localhost:5000/**",
+                    loc=(index,),
+                ) from None
+        return value
+
+    def policy(self, *, protected: bool):
+        """The effective ``console.image_policy.ImagePolicy`` of an environment."""
+        from console.image_policy import ImagePolicy
+
+        require = protected if self.require_digest is None else self.require_digest
+        return ImagePolicy.build(self.allowed, require_digest=require)
+
+
+
+
 def _validate_environment_name(value: str) -> str:
     if not _ENVIRONMENT_NAME.fullmatch(value):
         raise _Invalid(
@@ -390,6 +442,7 @@ class DockerEnvironmentConfig(_Model):
         read_only: Every write is impossible.
         prometheus: Metrics source, if any.
         stats: Stream container stats for visible containers.
+        image_policy: Allowed image repositories and ``require_digest``.
     """
 
     kind: Literal["docker"]
@@ -401,6 +454,7 @@ class DockerEnvironmentConfig(_Model):
     read_only: bool = False
     prometheus: PrometheusConfig | None = None
     stats: bool = True
+    image_policy: ImagePolicyConfig = ImagePolicyConfig()
 
     @model_validator(mode="after")
     def _tls_needs_tcp(self) -> DockerEnvironmentConfig:
@@ -455,6 +509,7 @@ class KubernetesEnvironmentConfig(_Model):
         protected: Writes need the environment name typed.
         read_only: Every write is impossible.
         prometheus: Metrics source, if any.
+        image_policy: Allowed image repositories and ``require_digest``.
     """
 
     kind: Literal["kubernetes"]
@@ -465,6 +520,7 @@ class KubernetesEnvironmentConfig(_Model):
     protected: bool = False
     read_only: bool = False
     prometheus: PrometheusConfig | None = None
+    image_policy: ImagePolicyConfig = ImagePolicyConfig()
 
     @field_validator("context")
     @classmethod
@@ -684,6 +740,9 @@ _EXAMPLES = {
     "state_dir": "state_dir: ~/.local/state/watchfloor",
     "secrets": "secrets: [API_TOKEN, DB_PASSWORD]",
     "demo": "demo: true",
+    "image_policy": "image_policy: followed by an indented 'allowed: [\"registry.example.com/team/*\"]'",
+    "allowed": 'allowed: ["registry.example.com/team/*", "localhost:5000/**"]',
+    "require_digest": "require_digest: true",
 }
 
 # Values whose text must never appear in a message.

@@ -179,7 +179,7 @@ class MetricsPoller:
                 except AdapterError as error:
                     down_since = down_since or datetime.now(UTC)
                     delay = self._backoff.next() if error.kind is not ErrorKind.BAD_INPUT else self._backoff.cap
-                    self._report_down(error.summary, error.admin_detail, down_since, delay)
+                    self._report_down(error.summary, error.admin_detail, down_since, delay, error.kind.value, error.developer_detail)
                     if source is not None:
                         source.close()
                     stop.wait(delay)
@@ -202,11 +202,13 @@ class MetricsPoller:
             if source is not None:
                 source.close()
 
-    def _report_down(self, error: str, detail: str, since: datetime, delay: float) -> None:
+    def _report_down(self, error: str, detail: str, since: datetime, delay: float, kind: str = "", developer: str = "") -> None:
         log.warning("prometheus unavailable", environment_name=self.env, error=error, retry_in=round(delay, 1))
         self.store.set_prometheus_connection(
             self.env,
-            ConnectionState(False, error=error, since=since, retry_at=time.monotonic() + delay, detail=detail),
+            ConnectionState(
+                False, error=error, since=since, retry_at=time.monotonic() + delay, detail=detail, kind=kind, developer_detail=developer
+            ),
         )
 
     def poll(self, source, now: float) -> None:

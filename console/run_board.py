@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 from console.model import WorkloadKey
+from console.runbook.estimate import Expectation
 from console.runbook.run_view import RunView
 
 
@@ -20,6 +21,7 @@ class RunBoard:
         self._executors: dict[str, object] = {}
         self._changed: set[str] = set()
         self._order: list[str] = []
+        self._expectations: dict[str, Expectation] = {}
 
     # -- executor side --------------------------------------------------------------------
 
@@ -37,6 +39,12 @@ class RunBoard:
             self._views[view.run_id] = view
             self._changed.add(view.run_id)
 
+    def expect(self, run_id: str, expectation: Expectation) -> None:
+        """How long the run's steps should take (read from past journals by a worker)."""
+        with self._lock:
+            self._expectations[run_id] = expectation
+            self._changed.add(run_id)
+
     # -- UI side ------------------------------------------------------------------------
 
     def drain(self) -> set[str]:
@@ -47,6 +55,11 @@ class RunBoard:
     def get(self, run_id: str) -> RunView | None:
         with self._lock:
             return self._views.get(run_id)
+
+    def expectation(self, run_id: str) -> Expectation:
+        """The run's step estimates; empty (no time to say) until the worker has read them."""
+        with self._lock:
+            return self._expectations.get(run_id) or Expectation()
 
     def runs(self) -> list[RunView]:
         with self._lock:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -59,7 +60,7 @@ def watch_environment(
     stop.on_set(adapter.close)
     while not stop.is_set():
         error = "the backend closed the connection"
-        detail = ""
+        detail = kind = developer = ""
         try:
             adapter.connect()
             for change in adapter.watch(stop):
@@ -70,9 +71,11 @@ def watch_environment(
         except AdapterError as failure:
             error = failure.summary
             detail = failure.admin_detail
+            kind, developer = failure.kind.value, failure.developer_detail
         except Exception as failure:  # noqa: BLE001 - a bug in a backend must not kill the loop
             log.exception("watch crashed", environment_name=env)
             error = f"internal error: {failure}"
+            developer = "".join(traceback.format_exception(failure)).rstrip()
         if stop.is_set():
             break
         adapter.close()
@@ -82,7 +85,15 @@ def watch_environment(
         store.apply(
             ConnectionChanged(
                 env,
-                ConnectionState(False, error=error, since=down_since, retry_at=time.monotonic() + delay, detail=detail),
+                ConnectionState(
+                    False,
+                    error=error,
+                    since=down_since,
+                    retry_at=time.monotonic() + delay,
+                    detail=detail,
+                    kind=kind,
+                    developer_detail=developer,
+                ),
             )
         )
         stop.wait(delay)

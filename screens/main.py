@@ -16,6 +16,7 @@ from textual.widgets import Footer, Header, Input, Static
 
 from console.log_feed import LogFeed, LogRequest
 from console.model import Health, WorkloadKey
+from console.runbook.estimate import maintenance_sentence, maintenance_short, maintenance_state, remaining_seconds
 from console.store import Delta
 from widgets.environment_list import EnvironmentList, EnvironmentSummary, connection_sentence
 from widgets.metric_panel import MetricPanelData
@@ -91,6 +92,8 @@ class MainScreen(Screen):
         self._summaries: list[EnvironmentSummary] = []
         self._wanted_metrics: tuple[WorkloadKey, ...] = ()
         """What the metrics poller was last asked for (selected workload, rows in view)."""
+        self._maintenance: dict[WorkloadKey, tuple[str, str]] = {}
+        """Workloads a run of this console works on: ("▶ 3/7 ~40s", "maintenance in progress") for their rows."""
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
@@ -150,6 +153,7 @@ class MainScreen(Screen):
 
     def full_sync(self) -> None:
         """Show everything the store holds (on mount, on resume, on environment change)."""
+        self._maintenance = self._maintenance_now()
         self._sync_environments()
         self._sync_workloads(None)
         self._sync_detail()
@@ -240,24 +244,50 @@ class MainScreen(Screen):
             banner.display = True
 
     def apply_runs(self, changed: set[str]) -> None:
-        """A run changed: the status bar shows the active ones."""
+        """A run changed: its workload's row and the status bar show the active ones."""
+        if not self.query(WorkloadTable):
+            return  # the app is closing and took the widgets down; the app's tick still fires
+        self._sync_maintenance()
         self._sync_status(self._summaries)
+
+    def _maintenance_now(self) -> dict[WorkloadKey, tuple[str, str]]:
+        board = self.app.run_board
+        now = self.app.clock()
+        return {
+            view.workload: (
+                maintenance_short(view, remaining_seconds(view, board.expectation(view.run_id), now)),
+                maintenance_state(view),
+            )
+            for view in board.active()
+        }
+
+    def _sync_maintenance(self) -> None:
+        """Rows whose run started, moved on or ended; the others are not touched."""
+        before, self._maintenance = self._maintenance, self._maintenance_now()
+        changed = {
+            key for key in before.keys() | self._maintenance.keys()
+            if key.env == self.current_env and before.get(key) != self._maintenance.get(key)
+        }
+        if changed:
+            self.query_one(WorkloadTable).update_rows(self._rows(sorted(changed, key=lambda k: (k.group, k.name))))
 
     def _sync_status(self, summaries: list[EnvironmentSummary]) -> None:
         self._summaries = summaries
         text = Text()
         active = self.app.run_board.active()
-        if active:
+        if len(active) == 1:
             # Runs go on off-screen; this line is where the operator sees them.
-            first = active[0]
-            text.append(f" ▶ {first.runbook} ", style="bold reverse")
+            run = active[0]
+            remaining = remaining_seconds(run, self.app.run_board.expectation(run.run_id), self.app.clock())
+            text.append(f" ▶ {run.runbook} ", style="bold reverse")
             text.append(" ")
-            text.append_text(safe_text(first.workload.label, style="bold"))
-            text.append(f" {first.phase.value} {first.position}")
-            if first.waiting_for:
-                text.append(f" — waits for {first.waiting_for}", style="bold")
-            if len(active) > 1:
-                text.append(f" +{len(active) - 1} more")
+            text.append_text(safe_text(run.workload.label, style="bold"))
+            text.append(f": {maintenance_sentence(run, remaining)}")
+            if run.waiting_for:
+                text.append(f" — waits for {run.waiting_for}", style="bold")
+            text.append("  ")
+        elif active:
+            text.append(f" ▶ {len(active)} runs in progress ", style="bold reverse")
             text.append("  ")
         for summary in summaries:
             name = summary.environment.name
@@ -287,7 +317,8 @@ class MainScreen(Screen):
             if workload is None:
                 continue
             cpu, memory = self.store.workload_usage(key)
-            rows.append(WorkloadRow(workload, cpu, memory, self.store.alert_state(key)))
+            progress, state = self._maintenance.get(key, ("", ""))
+            rows.append(WorkloadRow(workload, cpu, memory, self.store.alert_state(key), progress, state))
         return rows
 
     def _sync_workloads(self, changed: set[WorkloadKey] | None, removed=()) -> None:
@@ -357,6 +388,10 @@ class MainScreen(Screen):
 
     def _tick_second(self) -> None:
         self.query_one(WorkloadTable).refresh_ages()
+        if self._maintenance or self.app.run_board.active():
+            # The estimate counts down with the clock; a run's own updates may be minutes apart.
+            self._sync_maintenance()
+            self._sync_status(self._summaries)
         if self.current_env and not self.store.connection(self.current_env).connected:
             self._sync_environments()
         elif self.current_env and self.store.prometheus(self.current_env) is not None:
@@ -497,6 +532,21 @@ class MainScreen(Screen):
 
     def action_previous_environment(self) -> None:
         self._step_environment(-1)
+
+    def current_error(self):
+        """The selected environment's trouble for the error panel (``E``): its backend, then its Prometheus."""
+        from console.errors import from_connection, from_prometheus_connection
+
+        if self.current_env is None:
+            return None
+        environment = self.store.environment(self.current_env)
+        connection = self.store.connection(self.current_env)
+        if not connection.connected:
+            return from_connection(environment, connection)
+        prometheus = self.store.prometheus(self.current_env)
+        if prometheus is not None and prometheus.connection is not None and not prometheus.connection.connected:
+            return from_prometheus_connection(environment, prometheus.connection)
+        return None
 
     def focus_workload(self, key: WorkloadKey) -> None:
         """Jump to a workload (from the command palette)."""

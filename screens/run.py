@@ -411,6 +411,16 @@ class RunScreen(Screen):
     def action_note(self) -> None:
         self.app.push_screen(TextDialog("Note for the journal:"), lambda text: text and self._send("note", text))
 
+    def current_error(self):
+        """This run's error for the error panel (``E``): a refusal the app announced, else how it ended."""
+        from console.errors import from_run
+
+        announced = getattr(self.app, "last_error", None)
+        if announced is not None and announced.context.run_id == self.run_id:
+            return announced
+        view = self.view
+        return from_run(view) if view is not None else None
+
     def action_logs(self) -> None:
         view = self.view
         if view is not None:

@@ -52,6 +52,7 @@ def test_split_timestamp_never_raises_and_keeps_the_text(text):
         ("registry:5000/shop/web:2", {}, "2"),
         ("registry:5000/shop/web", {}, "latest"),
         ("shop/web@sha256:abcdef0123456789", {}, "abcdef012345"),
+        ("registry:5000/shop/web:1.5@sha256:abcdef0123456789", {}, "1.5"),
         ("sha256:0123456789abcdef", {}, "0123456789ab"),
         ("shop/web:1", {"v": "1.0.0-rc1"}, "1.0.0-rc1"),
     ],

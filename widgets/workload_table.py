@@ -47,6 +47,31 @@ class WorkloadRow:
     memory: float | None = None
     alert: str | None = None
     """``firing`` or ``pending`` when a Prometheus alert is about this workload."""
+    run_progress: str = ""
+    """"▶ 3/7 ~40s" while a run of this console works on the workload: it takes the
+    health word's place (the glyph stays), so it shows at 80 columns."""
+    run_state: str = ""
+    """"maintenance in progress" (or paused) at the same time: it leads the Reason cell."""
+
+
+def health_cell(health: Health, run_progress: str, variables: Mapping[str, str]) -> Text:
+    """The Health cell: glyph and word, or the glyph and the run's progress while one goes on."""
+    if not run_progress:
+        return health_text(health, variables)
+    # The glyph keeps the health's colour; the run's words are not a health and keep the text's.
+    return Text.assemble(health_text(health, variables, word=False), " ", (run_progress, "bold"))
+
+
+def reason_text(reason: str, bad: bool, run_state: str) -> Text:
+    """The Reason cell: a run going on first (it explains the rest), then the backend's words."""
+    text = safe_text(reason, style="" if bad else "dim")
+    if not run_state:
+        return text
+    lead = Text(run_state, style="bold")
+    if reason:
+        lead.append(" · ", style="dim")
+        lead.append_text(text)
+    return lead
 
 
 def workload_label(label: str, bad: bool, alert: str | None, variables: Mapping[str, str]) -> Text:
@@ -164,7 +189,7 @@ class WorkloadTable(KeyedTable):
         bad = workload.health in (Health.DEGRADED, Health.FAILED)
         short = workload.ready < workload.desired
         sources = (
-            workload.health,
+            (workload.health, row.run_progress),
             (workload.key.label, bad, row.alert),
             (workload.ready, workload.desired, short),
             workload.version,
@@ -172,14 +197,14 @@ class WorkloadTable(KeyedTable):
             age,
             format_cpu(row.cpu),
             format_bytes(row.memory),
-            (workload.reason, bad),
+            (workload.reason, bad, row.run_state),
         )
         key = workload.key
         before = self._cell_sources.get(key)
         old = self._cell_cache.get(key)
         self._cell_sources[key] = sources
         makers = (
-            lambda: health_text(workload.health, variables),
+            lambda: health_cell(workload.health, row.run_progress, variables),
             lambda: workload_label(workload.key.label, bad, row.alert, variables),
             lambda: Text(f"{workload.ready}/{workload.desired}", style="bold " + variables.get("health-warn", "") if short else ""),
             lambda: safe_text(workload.version),
@@ -187,7 +212,7 @@ class WorkloadTable(KeyedTable):
             lambda: Text(age),
             lambda: Text(sources[6]),
             lambda: Text(sources[7]),
-            lambda: safe_text(workload.reason, style="" if bad else "dim"),
+            lambda: reason_text(workload.reason, bad, row.run_state),
         )
         if before is None or old is None:
             return tuple(make() for make in makers)

@@ -19,9 +19,14 @@ lock.acquired/       the lock and its ``holder``; ``lock.broken`` also says why
 released/broken
 operator.<verb>      every other operator verb (abort, undo, promote, pause,
                      resume, skip, note …); ``refused`` when the executor refused it
-run.refused          a run that never got its lock (held by someone else,
-                     read-only environment, policy): ``outcome`` is the reason
-policy.<rule>        any policy decision the executor journals
+run.refused          a run that never got its lock (held by someone else), or
+                     was refused before it could start (read-only environment,
+                     unknown workload, bad params, backend unreachable: such a
+                     run's journal holds only run.started and run.finished):
+                     ``outcome`` is the reason
+policy.<rule>        any policy decision the executor journals; ``policy.refused``
+                     is an image the image policy refused: ``verb`` = the rule,
+                     ``answer`` = the image, ``outcome`` = ``refused: <why>``
 run.finished         the run's outcome
 ===================  ===========================================================
 

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from adapters.base import AdapterError, ErrorKind, LockHolder, Observation, StopSignal, WriteResult
-from console.model import Environment, Health, NamedQuery, WorkloadKey
+from console.model import Environment, EnvironmentKind, Health, NamedQuery, WorkloadKey
 from console.redact import redact_text
 from console.runbook.run_view import Outcome, Phase, RunView, StepState, StepView, TimelineEntry
 
@@ -99,6 +99,10 @@ class _WaitSkipped(Exception):
     pass
 
 
+class _PolicyRefused(Exception):
+    """The image policy refused a step's image: the run ends failed, whatever the step's on_fail."""
+
+
 class _Jump(Exception):
     """Go on at another step (a full promote skips to the promote step)."""
 
@@ -131,7 +135,10 @@ class RunExecutor:
         on_update: Callable[[RunView], None] | None = None,
         prometheus: Callable[[], Any] | None = None,
         queries: tuple[NamedQuery, ...] = (),
+        image_policy=None,
     ) -> None:
+        from console.image_policy import ImagePolicy
+
         self.loaded = loaded
         self.runbook = loaded.runbook
         self.params = dict(params)
@@ -165,6 +172,9 @@ class RunExecutor:
         """A confirm step passed in this run; writes before one get an implicit confirmation."""
         self._prometheus = prometheus
         self._queries = queries
+        self._image_policy = image_policy if image_policy is not None else ImagePolicy.default(protected=environment.protected)
+        """The environment's ``ImagePolicy``; without one, any image, and protected
+        environments pin digests (the executor is the last line, as for confirmations)."""
         self._view_lock = threading.RLock()
         self._background: dict[int, tuple[Any, threading.Event, threading.Thread]] = {}
         """Background gates by step index: the gate, its stop event, its thread."""
@@ -243,6 +253,8 @@ class RunExecutor:
             self._show_observation(observed)
         try:
             self._record_started()
+            if self._refused_up_front():
+                return self.view
         except _JournalFailed as failed:
             self._stopped_by_journal(str(failed))
             raise RunRefused(f"{failed}: the run did not start", kind=ErrorKind.BAD_INPUT) from None
@@ -275,6 +287,85 @@ class RunExecutor:
             },
             text=f"run started by {self._actor}",
         )
+
+    def _refused_up_front(self) -> bool:
+        """Check every image the runbook will write against the policy before anything
+        else (no question asked, no lock taken): a refused image ends the run here, failed.
+
+        Digests are resolved later, at the step, so that what is pinned is what the tag
+        names when the write happens.
+        """
+        for index, step in enumerate(self.runbook.steps):
+            image = getattr(step, "image", None) if step.kind == "action" else None
+            if not image:
+                continue
+            decision = self._image_policy.decide(str(image))
+            if decision.allowed:
+                continue
+            self._record_refusal(step.id, str(image), decision.rule, decision.reason)
+            self._set_step(index, state=StepState.FAILED, message=decision.message)
+            self._finish(Phase.DEGRADED, decision.message)
+            return True
+        return False
+
+    def _record_refusal(self, step_id: str, image: str, rule: str, reason: str) -> None:
+        self._record(
+            "policy.refused",
+            step=step_id,
+            data={"image": image, "rule": rule, "reason": reason, "outcome": f"refused: {reason}"},
+            error_context=f"{rule}: {reason}",
+            text=f"image policy refused {image} ({rule})",
+        )
+
+    def _image_for_write(self, step) -> str:
+        """The image reference to hand the adapter: checked against the policy and, when
+        it requires a digest, pinned to ``repo[:tag]@sha256:…`` (journaled as image.resolved).
+
+        Raises:
+            _PolicyRefused: Refused by a pattern, or the digest cannot be resolved.
+        """
+        from console.image_policy import refusal
+
+        requested = str(step.image)
+        decision = self._image_policy.decide(requested)
+        if not decision.allowed:
+            self._record_refusal(step.id, requested, decision.rule, decision.reason)
+            raise _PolicyRefused(decision.message)
+        if not decision.needs_digest or decision.image is None:
+            return requested
+        try:
+            digest, source = self._resolve_digest(decision.image)
+        except AdapterError as error:
+            detail = f" ({error.admin_detail})" if error.admin_detail and error.kind is ErrorKind.FORBIDDEN else ""
+            reason = f"cannot resolve digest of {requested}: {error.summary}{detail}"
+            self._record_refusal(step.id, requested, "require_digest", reason)
+            raise _PolicyRefused(refusal("require_digest", reason)) from error
+        pinned = decision.image.pinned(digest)
+        self._record(
+            "image.resolved",
+            step=step.id,
+            data={"requested": requested, "digest": digest, "image": pinned, "source": source},
+            text=f"{requested} is {digest} ({source})",
+        )
+        return pinned
+
+    def _resolve_digest(self, image) -> tuple[str, str]:
+        """(digest, where it came from) for an image without one; raises ``AdapterError``."""
+        from adapters.image_digest import local_repo_digests, registry_digest
+        from console.image_policy import DOCKER_HUB, digest_for
+
+        if self.environment.kind is EnvironmentKind.DOCKER and hasattr(self.adapter, "api"):
+            # What this engine would run: its local image, when it knows the registry's digest.
+            found = digest_for(image, local_repo_digests(self.adapter.api, image.text) or [])
+            if found:
+                return found, "engine"
+            if image.registry == DOCKER_HUB and not image.name.startswith(("docker.io/", "index.docker.io/")):
+                raise AdapterError(
+                    ErrorKind.NOT_FOUND,
+                    "the engine has no registry digest for it (built here and never pushed, or not pulled)",
+                    admin_detail=f"push or pull {image.text} first, or pin the digest in the runbook (image@sha256:…)",
+                )
+        return registry_digest(image.registry, image.path, image.reference), f"registry {image.registry}"
 
     def _detachable(self, body: Callable[[], object]) -> None:
         try:
@@ -332,13 +423,14 @@ class RunExecutor:
             recorded = state.steps.get(view.id)
             if recorded is not None:
                 steps[index] = replace(view, state=recorded, message=state.messages.get(view.id, ""))
+        to_image = state.last_resolved or str(self.params.get("image") or "")
         self._publish(
             steps=tuple(steps),
             started=state.started_at,
             from_image=started.get("from_image", ""),
             from_version=started.get("from_version", ""),
-            to_image=str(self.params.get("image") or ""),
-            to_version=_version_of(str(self.params["image"])) if self.params.get("image") else "",
+            to_image=to_image,
+            to_version=_version_of(to_image) if to_image else "",
         )
         try:
             self._record("operator.resume_run", data={"by": self._actor, "pid": os.getpid()}, text="run resumed")
@@ -683,6 +775,11 @@ class RunExecutor:
                 state, message = self._execute(index, step)
             except _StepFailed as failure:
                 state, message = failure.state, str(failure)
+            except _PolicyRefused as refused:
+                # Not a failure a retry, a skip or a goto could mend: the run ends here.
+                self._set_step(index, state=StepState.FAILED, message=str(refused), finished=datetime.now(UTC), deadline=None)
+                self._record("step.finished", step=step.id, data={"state": "failed", "message": str(refused)}, text=f"{step.id}: failed — {refused}")
+                raise _RunFailed(str(refused)) from None
             if state is StepState.RUNNING:
                 # A background gate: it goes on measuring beside the later steps.
                 # Its step.finished is journaled when it ends; its measurements meanwhile.
@@ -740,8 +837,11 @@ class RunExecutor:
 
     def _action(self, index: int, step) -> tuple[StepState, str]:
         verb = step.verb
+        # Checked (and pinned) before the confirmation: nobody is asked to confirm a write
+        # that will be refused, and what they confirm is the digest that will run.
+        image = self._image_for_write(step) if getattr(step, "image", None) else ""
         if not self._confirmed:
-            self._confirm_write(index, step)
+            self._confirm_write(index, step, image)
         timeout = _seconds(getattr(step, "timeout", None)) or 300.0
         request: dict[str, Any] = {"verb": verb, "workload": self.key.label, "environment": self.environment.name}
 
@@ -749,11 +849,11 @@ class RunExecutor:
             self._set_step(index, detail=(*self.view.steps[index].detail, sentence)[-8:])
 
         if verb == "deploy":
-            request |= {"image": step.image, "strategy": getattr(step, "strategy", "auto") or "auto"}
-            self._publish(to_image=step.image, to_version=_version_of(step.image))
+            request |= {"image": image, "strategy": getattr(step, "strategy", "auto") or "auto"}
+            self._publish(to_image=image, to_version=_version_of(image))
             call = lambda: self.adapter.deploy(  # noqa: E731
                 self.key,
-                step.image,
+                image,
                 strategy=request["strategy"],
                 timeout=timeout,
                 change_cause=f"watchfloor {self.runbook.name} {self.view.run_id} by {self._actor}",
@@ -770,7 +870,7 @@ class RunExecutor:
             request |= {"replicas": int(step.replicas)}
             call = lambda: self.adapter.scale(self.key, int(step.replicas), timeout=timeout, progress=progress, stop=self._stop)  # noqa: E731
         elif verb.startswith(("canary.", "bluegreen.")):
-            call = self._release_call(step, request, timeout=timeout, progress=progress)
+            call = self._release_call(step, request, image=image, timeout=timeout, progress=progress)
         else:
             raise _StepFailed(f"this backend has no {verb!r} action")
         result = self._adapter_call(step.id, request, call)
@@ -783,7 +883,7 @@ class RunExecutor:
             self._publish(to_version=result.to_version, to_image=str(result.detail.get("image_after") or ""))
         return StepState.PASSED, result.message
 
-    def _release_call(self, step, request: dict[str, Any], *, timeout: float, progress) -> Callable[[], WriteResult]:
+    def _release_call(self, step, request: dict[str, Any], *, image: str, timeout: float, progress) -> Callable[[], WriteResult]:
         """The adapter call of a canary or blue-green verb (``request`` gets its arguments)."""
         verb = step.verb
         method = getattr(self.adapter, verb.replace(".", "_"), None)
@@ -792,16 +892,16 @@ class RunExecutor:
         cause = f"watchfloor {self.runbook.name} {self.view.run_id} by {self._actor}"
         common = {"timeout": timeout, "progress": progress, "stop": self._stop}
         if verb == "canary.start":
-            request |= {"image": step.image, "weight": int(step.weight)}
-            self._publish(to_image=step.image, to_version=_version_of(step.image))
-            return lambda: method(self.key, step.image, int(step.weight), change_cause=cause, **common)
+            request |= {"image": image, "weight": int(step.weight)}
+            self._publish(to_image=image, to_version=_version_of(image))
+            return lambda: method(self.key, image, int(step.weight), change_cause=cause, **common)
         if verb == "canary.set_weight":
             request |= {"weight": int(step.weight)}
             return lambda: method(self.key, int(step.weight), **common)
         if verb == "bluegreen.deploy":
-            request |= {"image": step.image}
-            self._publish(to_image=step.image, to_version=_version_of(step.image))
-            return lambda: method(self.key, step.image, change_cause=cause, **common)
+            request |= {"image": image}
+            self._publish(to_image=image, to_version=_version_of(image))
+            return lambda: method(self.key, image, change_cause=cause, **common)
         if verb == "canary.promote":
             return lambda: method(self.key, change_cause=cause, **common)
         return lambda: method(self.key, **common)
@@ -839,19 +939,20 @@ class RunExecutor:
             messages.append(result.message)
         return "; ".join(messages)
 
-    def _confirm_write(self, index: int, step) -> None:
+    def _confirm_write(self, index: int, step, image: str = "") -> None:
         """Every write asks (DESIGN §7): a runbook without a confirm step before its first
-        action gets one here, worded from the action."""
+        action gets one here, worded from the action (``image``: as it will be written)."""
+        image = image or getattr(step, "image", "") or ""
         what = {
-            "deploy": f"deploy {getattr(step, 'image', '')} to",
+            "deploy": f"deploy {image} to",
             "rollback": "roll back",
             "restart": "restart every replica of",
             "scale": f"scale to {getattr(step, 'replicas', '?')} replicas:",
-            "canary.start": f"start a {getattr(step, 'weight', '?')} % canary of {getattr(step, 'image', '')} for",
+            "canary.start": f"start a {getattr(step, 'weight', '?')} % canary of {image} for",
             "canary.set_weight": f"set the canary weight to {getattr(step, 'weight', '?')} % for",
             "canary.promote": "promote the canary of",
             "canary.abort": "abort the canary of",
-            "bluegreen.deploy": f"deploy {getattr(step, 'image', '')} as the idle colour of",
+            "bluegreen.deploy": f"deploy {image} as the idle colour of",
             "bluegreen.switch": "switch traffic to the new colour of",
             "bluegreen.switch_back": "switch traffic back for",
             "bluegreen.scale_down": "scale down the old colour of",
@@ -1279,10 +1380,13 @@ class _Replayed:
     rollback_reason: str
     confirmed: bool = False
     release: str | None = None
+    resolved: dict[str, str] | None = None
+    """The pinned image each step was given (image.resolved), by step id."""
+    last_resolved: str = ""
 
 
 def _replay(entries: list[dict]) -> _Replayed:
-    state = _Replayed({}, None, {}, {}, {}, None, None, False, None, False, False, "")
+    state = _Replayed({}, None, {}, {}, {}, None, None, False, None, False, False, "", resolved={})
     open_step: str | None = None
     for entry in entries:
         event, step, data = entry.get("event"), entry.get("step"), entry.get("data") or {}
@@ -1315,6 +1419,8 @@ def _replay(entries: list[dict]) -> _Replayed:
             state.finished, state.outcome = True, data.get("outcome")
         elif event == "operator.confirm" and data.get("yes", True) and "why" not in data:
             state.confirmed = True
+        elif event == "image.resolved" and step and data.get("image"):
+            state.resolved[step] = state.last_resolved = str(data["image"])
     if open_step is not None and open_step != ROLLBACK_STEP:
         state.interrupted = open_step
         state.steps[open_step] = StepState.INTERRUPTED
@@ -1336,10 +1442,11 @@ def _recommend(step, state: _Replayed, observed: Observation | None, view: RunVi
     if observed is None:
         return "abort"
     verb = step.verb
+    images = {step.image, (state.resolved or {}).get(step.id)} - {None}
     if verb.startswith(("canary.", "bluegreen.")):
-        return _recommend_release(step, release, view)
+        return _recommend_release(step, release, view, images)
     if verb == "deploy":
-        landed = observed.image == step.image and observed.rollout_complete
+        landed = observed.image in images and observed.rollout_complete
         return "done" if landed else "redo"
     if verb == "rollback":
         # The run started on the revision a rollback step goes back *from*, so the rollback
@@ -1354,14 +1461,16 @@ def _recommend(step, state: _Replayed, observed: Observation | None, view: RunVi
     return "done"  # restart: the backend took it; restarting again would restart twice
 
 
-def _recommend_release(step, release, view: RunView) -> str:
-    """Whether an interrupted release verb landed, judged from the backend's release state."""
+def _recommend_release(step, release, view: RunView, images: set | None = None) -> str:
+    """Whether an interrupted release verb landed, judged from the backend's release state
+    (``images``: the step's image as written and as pinned, when it was)."""
+    images = images or {step.image}
     if release is None:
         return "abort"  # the backend cannot say: a person decides
     verb, kind = step.verb, release.kind
     if verb == "canary.start":
         if kind == "canary":
-            return "done" if release.new_image == step.image else "abort"
+            return "done" if release.new_image in images else "abort"
         return "redo" if kind == "" else "abort"
     if verb == "canary.set_weight":
         if kind != "canary":
@@ -1378,7 +1487,7 @@ def _recommend_release(step, release, view: RunView) -> str:
     if verb == "bluegreen.abort":
         return "done" if kind == "" else "redo"
     if verb == "bluegreen.deploy":
-        if kind == "blue-green" and release.new_image == step.image and release.idle_scaled_up:
+        if kind == "blue-green" and release.new_image in images and release.idle_scaled_up:
             return "done"
         return "redo" if kind == "" else "abort"
     if verb == "bluegreen.switch":

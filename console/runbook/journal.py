@@ -47,6 +47,10 @@ run.finished         ``outcome``, ``phase``, ``message``, ``from_version``,
 ===================  ========================================================
 """
 
+policy.refused       ``image``, ``rule`` (the image policy rule that refused it),
+                     ``reason``, ``outcome`` (see console/image_policy.py)
+image.resolved       ``requested`` (as the runbook wrote it), ``digest``,
+                     ``image`` (the pinned reference written), ``source``
 from __future__ import annotations
 
 import contextlib
@@ -133,6 +137,8 @@ EVENTS: tuple[str, ...] = (
 """Known events; any ``operator.<verb>`` is accepted as well."""
 
 _OPERATOR_EVENT = re.compile(r"operator\.[a-z][a-z0-9_-]{0,31}")
+    "policy.refused",
+    "image.resolved",
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _STATUS_FIELDS = frozenset({"service_version", "deployment_status"})
 SUFFIX = ".jsonl"

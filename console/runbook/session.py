@@ -37,6 +37,25 @@ class Session:
     def view(self) -> RunView:
         return self.executor.view
 
+    def expectation(self):
+        """How long each step should take, from this runbook's past runs (reads journals: a worker's job).
+
+        Returns:
+            An `estimate.Expectation`.
+        """
+        from console.runbook.estimate import load_expectation
+
+        executor = self.executor
+        return load_expectation(
+            executor.runbook.name,
+            executor.runbook.steps,
+            environment=executor.environment.name,
+            workload=executor.key.label,
+            # The runs directory this run journals to: tests and configs may move it.
+            directory=Path(executor.journal.path).parent,
+            exclude=executor.view.run_id,
+        )
+
     def execute(self) -> RunView:
         try:
             if self.mode == "resume":
@@ -128,17 +147,26 @@ def prepare_run(
         raise RunSetupError(f"no runbook named {runbook_name!r} (known: {known}){problems}")
     backend = backend or _backend(config, env_name, read_only)
     environment = backend.environment
-    if environment.read_only:
-        raise RunSetupError(
-            f"{environment.name} is read-only (read_only: true, or --read-only): runbooks that write are refused"
-        )
+    directory = runs_dir or _runs_dir(config)
     try:
-        values = bind_params(loaded.runbook, raw_params)
-    except ParamError as error:
-        raise RunSetupError(f"{runbook_name}: {error}") from error
-    adapter = _connect(backend)
+        if environment.read_only:
+            raise RunSetupError(
+                f"{environment.name} is read-only (read_only: true, or --read-only): runbooks that write are refused"
+            )
+        try:
+            values = bind_params(loaded.runbook, raw_params)
+        except ParamError as error:
+            raise RunSetupError(f"{runbook_name}: {error}") from error
+        adapter = _connect(backend)
+    except RunSetupError as refused:
+        _journal_refusal(directory, loaded.ref, environment.name, key.label if key else workload, raw_params, refused)
+        raise
     try:
-        key = key or find_key(adapter, workload)
+        try:
+            key = key or find_key(adapter, workload)
+        except RunSetupError as refused:
+            _journal_refusal(directory, loaded.ref, environment.name, workload, raw_params, refused)
+            raise
         observed = _observe(adapter, key)
         run_id = new_run_id()
         who = actor()
@@ -150,7 +178,13 @@ def prepare_run(
             "run_id": run_id,
             "actor": who.label,
         }
-        runbook = render(loaded.runbook, {**builtins, **values})
+        try:
+            runbook = render(loaded.runbook, {**builtins, **values})
+        except ParamError as error:
+            # A str param that makes a step invalid once filled in (an image field, say).
+            refused = RunSetupError(f"{runbook_name}: {error}")
+            _journal_refusal(directory, loaded.ref, environment.name, key.label, raw_params, refused)
+            raise refused from error
         header = RunHeader(
             runbook=loaded.ref,
             environment_name=environment.name,
@@ -158,7 +192,6 @@ def prepare_run(
             actor=who,
             service_version=observed.version if observed else "",
         )
-        directory = runs_dir or _runs_dir(config)
         try:
             journal = Journal.create(run_id, header, directory=directory)
         except OSError as error:
@@ -185,6 +218,7 @@ def prepare_run(
             on_update=on_update,
             prometheus=getattr(backend, "make_prometheus", None),
             queries=getattr(backend, "queries", ()),
+            image_policy=_image_policy(backend),
         )
     except BaseException:
         adapter.close()
@@ -269,6 +303,7 @@ def prepare_resume(
             on_update=on_update,
             prometheus=getattr(backend, "make_prometheus", None),
             queries=getattr(backend, "queries", ()),
+            image_policy=_image_policy(backend),
         )
     except BaseException:
         adapter.close()
@@ -282,6 +317,39 @@ class _Rendered:
 
     loaded: object
     runbook: object
+
+
+def _image_policy(backend):
+    make = getattr(backend, "make_image_policy", None)
+    return make() if make is not None else None
+
+
+def _journal_refusal(directory: Path | None, runbook_ref: str, environment_name: str, workload: str, params, refused: RunSetupError) -> None:
+    """Audit a run that was refused before it could start (read-only environment, bad
+    params, unknown workload, backend unreachable): a journal of its own with
+    ``run.started`` and ``run.finished`` (aborted, ``refused``), the actor on both, so
+    ``history --audit`` lists it as ``run.refused`` like a run refused by a held lock.
+
+    Best effort: a journal that cannot be written must not hide the refusal itself.
+    """
+    from console.runbook.actor import actor
+    from console.runbook.journal import Journal, RunHeader, new_run_id
+    from console.runbook.run_view import Outcome, Phase
+
+    reason = str(refused)
+    try:
+        run_id = new_run_id()
+        header = RunHeader(runbook=runbook_ref, environment_name=environment_name, workload=workload, actor=actor())
+        with Journal.create(run_id, header, directory=directory) as journal:
+            journal.append("run.started", data={"params": dict(params or {}), "steps": [], "refused": True})
+            journal.append(
+                "run.finished",
+                data={"outcome": Outcome.ABORTED.value, "phase": Phase.ABORTED.value, "message": reason, "refused": True},
+                error_context=reason,
+                deployment_status=Phase.ABORTED.value,
+            )
+    except (OSError, ValueError):
+        return
 
 
 def _observe(adapter, key):
