@@ -260,8 +260,13 @@ class DockerWrites:
         with self._translating(f"rollback of {key.label}"):
             members = self.members(key)
             current = self._current(key, members)
-            self._clear_leftovers(members, current, say)
+            leftovers = self._clear_leftovers(members, current, say)
             current_revision = max(m.revision for m in current)
+            if to_revision is not None and all(m.revision == to_revision for m in current):
+                # Idempotent, as `kubectl rollout undo` to the current revision is: a rollback
+                # resumed after an interrupted deploy finds the old revision serving and only
+                # the interrupted write's replicas to remove (docs/reliability.md).
+                return self._already_serving(key, current, leftovers, deadline, say, stop)
             known = {r.number: r for r in self._revisions(key, members)}
             target = self._rollback_target(key, members, current_revision, known, to_revision)
             image = known[target].image
@@ -307,6 +312,57 @@ class DockerWrites:
             revision=target,
             strategy=chosen,
             detail=detail,
+        )
+
+    def _already_serving(
+        self,
+        key: WorkloadKey,
+        current: list[Member],
+        leftovers: list[str],
+        deadline: float,
+        say: Progress,
+        stop: StopFlag | None,
+    ) -> WriteResult:
+        """The rollback target already serves: start any of its replicas the engine left stopped, wait for health."""
+        revision = current[0].revision
+        version = _version_of(current)
+        stopped = [m for m in current if m.stopped]
+        for member in stopped:
+            say(f"starting {member.name} (revision {revision}): it serves but was stopped")
+            self.api.start(member.id)
+        try:
+            self._await_ready([m.id for m in current], deadline, say, stop, label="replica")
+        except _NotReady as failure:
+            raise AdapterError(
+                ErrorKind.BACKEND,
+                f"Rollback of {key.label} in {self.env}: revision {revision} ({version}) already serves "
+                f"but {failure.reason}",
+                admin_detail=failure.detail,
+                developer_detail=failure.developer,
+            ) from None
+        count = len(current)
+        message = f"{key.label} already runs revision {revision} ({version}), {count}/{count} healthy"
+        if leftovers:
+            message += f"; removed {', '.join(leftovers)}, left over from an interrupted write"
+        if stopped:
+            message += f"; started {', '.join(m.name for m in stopped)}"
+        return WriteResult(
+            verb="rollback",
+            workload=key,
+            message=message,
+            from_version=version,
+            to_version=version,
+            revision=revision,
+            detail={
+                "started": [m.id for m in stopped],
+                "stopped": [],
+                "retained": [],
+                "pruned": [],
+                "recreate_reason": "",
+                "leftovers_removed": leftovers,
+                "instant": True,
+                "rolled_back_from": revision,
+            },
         )
 
     def restart(
@@ -743,13 +799,23 @@ class DockerWrites:
             say(f"removed {member.name}: revision {member.revision} is older than the last {self.retain_revisions}")
         return removed
 
-    def _clear_leftovers(self, members: list[Member], current: list[Member], say: Progress) -> None:
-        """Remove new replicas an interrupted write left running (``…-rev<n>`` newer than what serves)."""
+    def _clear_leftovers(self, members: list[Member], current: list[Member], say: Progress) -> list[str]:
+        """Remove new replicas an interrupted write left running (``…-rev<n>`` newer than what serves).
+
+        Returns the names removed. A stopped ``…-rev<n>`` is kept: it may be a revision
+        that served and was retained for rollback, which its name and labels cannot tell apart.
+        """
         serving = max(m.revision for m in current)
+        removed = []
         for member in members:
             if member.retained and (member.state == "created" or (not member.stopped and member.revision > serving)):
                 say(f"removing {member.name}, left over from an interrupted write")
-                self.api.remove_container(member.id, force=True, v=True)
+                try:
+                    self.api.remove_container(member.id, force=True, v=True)
+                except docker_errors.NotFound:
+                    continue  # removed meanwhile (AutoRemove, another console)
+                removed.append(member.name)
+        return removed
 
     # -- waiting for health ---------------------------------------------------------
 

@@ -53,6 +53,9 @@ CONTEXT_HASH_LABEL = "watchfloor.test.context-hash"
 VERSION_LABEL = "org.opencontainers.image.version"
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
+TEST_KUBECONFIG_ENV = "WATCHFLOOR_TEST_KUBECONFIG"
+"""A real cluster's kubeconfig (its current context): tests/test_kubernetes_cluster.py runs
+against it as well as against the emulator (.github/workflows/kind-integration.yml)."""
 # Flags that keep a dockerd off the host network: no docker0 bridge, no iptables rules.
 DOCKERD_NETWORK_FLAGS = ("--storage-driver=vfs", "--bridge=none", "--iptables=false")
 
@@ -60,6 +63,12 @@ T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def real_cluster_kubeconfig() -> Path | None:
+    """The kubeconfig named by ``WATCHFLOOR_TEST_KUBECONFIG``, or None when it is unset."""
+    value = os.environ.get(TEST_KUBECONFIG_ENV, "").strip()
+    return Path(value) if value else None
 
 
 def require_backends() -> bool:
@@ -515,6 +524,8 @@ class PrivateDockerd:
         """Its ``DOCKER_HOST`` URL."""
         self.extra_hosts: list[str] = []
         """More ``--host`` addresses (e.g. ``tcp://127.0.0.1:PORT``), used from the next start."""
+        self.storage_driver = "vfs"
+        """``vfs`` works everywhere; ``overlay2`` copies no layer but needs overlay mounts. From the next start."""
         self._dockerd = dockerd
         self._process: subprocess.Popen[bytes] | None = None
         (root / "daemon.json").write_text("{}\n")  # never pick up the host's /etc/docker/daemon.json
@@ -564,7 +575,8 @@ class PrivateDockerd:
             f"--pidfile={self.root}/docker.pid",
             f"--host={self.host}",
             *(f"--host={extra}" for extra in self.extra_hosts),
-            *DOCKERD_NETWORK_FLAGS,
+            *(flag for flag in DOCKERD_NETWORK_FLAGS if not flag.startswith("--storage-driver=")),
+            f"--storage-driver={self.storage_driver}",
             "--ip-masq=false",
             "--shutdown-timeout=3",  # containers get 3 s on stop(), not 15
         ]

@@ -254,16 +254,65 @@ def test_rollback_with_no_earlier_revision_is_not_found(adapter, service):
     assert "no previous revision" in caught.value.summary
 
 
-def test_rollback_to_an_unknown_revision_is_not_found_and_to_the_current_one_bad_input(adapter, service):
+def test_rollback_to_an_unknown_revision_is_not_found(adapter, service):
     _, key = service.healthy("web:1")
 
     with pytest.raises(AdapterError) as unknown:
         adapter.rollback(key, to_revision=7)
-    with pytest.raises(AdapterError) as current:
-        adapter.rollback(key, to_revision=1)
 
     assert unknown.value.kind is ErrorKind.NOT_FOUND and "known revisions: 1" in unknown.value.summary
-    assert current.value.kind is ErrorKind.BAD_INPUT
+
+
+def test_rollback_to_the_revision_already_serving_succeeds_and_changes_nothing(adapter, service):
+    old, key = service.healthy("web:1")
+    before = _state(service)
+
+    result = adapter.rollback(key, to_revision=1)
+
+    assert (result.revision, result.from_version, result.to_version) == (1, "1", "1")
+    assert "already runs revision 1" in result.message
+    assert _state(service) == before
+
+
+def test_rollback_to_the_serving_revision_removes_the_running_replica_an_interrupted_deploy_left(adapter, service):
+    old, key = service.healthy("web:1", restart_policy={"Name": "always"})
+    # What a deploy cut off by an engine kill leaves once the engine restarts it: the new
+    # replica, named and labelled as deploy creates it, running beside the serving one.
+    leftover = service.engine.containers.run(
+        service.factory.images["web:2"],
+        name=f"{old.name}-rev2",
+        network_mode="none",
+        detach=True,
+        labels={"watchfloor.workload": old.name, "watchfloor.revision": "2", "watchfloor.change-cause": ""},
+        restart_policy={"Name": "always"},
+    )
+    assert adapter.observe(key).rollout_complete is False
+
+    result = adapter.rollback(key, to_revision=1)
+
+    observed = adapter.observe(key)
+    assert set(service.containers()) == {old.name}
+    assert service.containers()[old.name].id == old.id
+    assert (observed.revision, observed.version, observed.health, observed.rollout_complete) == (
+        1,
+        "1",
+        Health.HEALTHY,
+        True,
+    )
+    assert (result.revision, result.to_version) == (1, "1")
+    assert result.detail["leftovers_removed"] == [leftover.name]
+    assert "left over from an interrupted write" in result.message
+
+
+def test_rollback_to_the_serving_revision_starts_its_replica_when_the_engine_left_it_stopped(adapter, service):
+    old, key = service.healthy("web:1")
+    old.stop(timeout=1)
+
+    result = adapter.rollback(key, to_revision=1)
+
+    old.reload()
+    assert old.status == "running" and container_health(old) == "healthy"
+    assert result.detail["started"] == [old.id]
 
 
 def test_only_two_revisions_are_retained_and_a_pruned_one_is_recreated_from_its_recorded_image(adapter, service):

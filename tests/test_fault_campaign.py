@@ -308,13 +308,16 @@ def test_the_engine_killed_mid_deploy_fails_the_step_as_a_backend_error_and_noth
     observed = adapter.observe(key)
     adapter.close()
     assert observed.image == test_images["web:1"], "the old version serves"
-    # Depending on when the kill landed, the new replica was left created (the resume
-    # finds nothing to undo: rolled_back) or running beside the old one, which the Docker
-    # adapter's rollback refuses ("already runs revision 1": failed) — a known gap,
-    # docs/reliability.md. Either way the run ends, and nothing is applied twice.
-    assert finished["outcome"] in ("rolled_back", "failed"), finished["message"]
-    if finished["outcome"] == "rolled_back":
-        assert observed.health is Health.HEALTHY and observed.rollout_complete, observed
+    # Depending on when the kill landed, the new replica was left created or exited (the
+    # resume finds nothing to undo) or, restarted by the engine, running beside the old one
+    # (the resumed rollback to revision 1 removes it). Either way: rolled back, and only
+    # the old revision runs.
+    assert finished["outcome"] == "rolled_back", finished["message"]
+    assert observed.health is Health.HEALTHY and observed.rollout_complete, observed
+    engine = private_dockerd.client()
+    running = [c.name for c in engine.containers.list()]
+    engine.close()
+    assert running == ["web"], running
     entries = entries_of(journal)
     assert not applied(entries, "deploy") and len(applied(entries, "rollback")) <= 1, "nothing applied twice"
     assert entries[-1]["event"] == "run.finished"
