@@ -84,8 +84,8 @@ class WatchfloorApp(App):
         Binding("h", "history", "History", show=False),
         Binding("M", "matrix", "Matrix", show=False),
         Binding("A", "alerts", "Alerts", show=False),
-    ]
         Binding("E", "error_details", "Error details", show=False),
+    ]
 
     WORKLOAD_KEYS = [
         ("d", "deploy a new image (deploy runbook)"),
@@ -130,14 +130,14 @@ class WatchfloorApp(App):
         self.run_board = RunBoard()
         self._runbooks = None
         self._interrupted: list = []
+        self.last_error = None
+        """The last error this app announced in a notice (a refused run…): ``E`` shows it in full."""
+        self._last_error_at = 0.0
         self.read_only = all(b.environment.read_only for b in backends) if backends else False
         self._config_source = config_source
         self._start_backends = start_backends
         self._stop = StopSignal()
         self._stats: dict[str, StatsManager] = {}
-        self.last_error = None
-        """The last error this app announced in a notice (a refused run…): ``E`` shows it in full."""
-        self._last_error_at = 0.0
         self._metrics: dict[str, MetricsPoller] = {}
         for backend in backends:
             if backend.make_prometheus is not None:
@@ -297,6 +297,7 @@ class WatchfloorApp(App):
     @work(thread=True, exit_on_error=False, group="runbooks", description="load runbooks")
     def _preload_runbooks(self) -> None:
         # Off the UI thread: the palette and the workload keys read them later.
+        from console.errors import from_runbook_problems
         from console.runbook.journal import list_runs
 
         skipped = from_runbook_problems(self.runbooks().problems)
@@ -308,7 +309,6 @@ class WatchfloorApp(App):
             self._interrupted = []
         if self._interrupted:
             count = len(self._interrupted)
-        from console.errors import from_runbook_problems
             self.call_from_thread(
                 self.notify,
                 f"{count} interrupted run(s) can be resumed: press : and type resume",
@@ -392,21 +392,21 @@ class WatchfloorApp(App):
 
     def _execute(self, session, retry: Callable[[], object]) -> None:
         """Run a prepared session in this (worker) thread; refusals become notices."""
+        from console.errors import from_exception, from_refusal, run_context
         from console.runbook.executor import RunRefused
 
         self.run_board.attach(session.executor)
+        self.call_from_thread(self._load_expectation, session)  # workers start on the UI thread
         self.call_from_thread(self.show_run, session.view.run_id)
         try:
             session.execute()
         except RunRefused as refused:
             if refused.stale_reason:
                 self.call_from_thread(self._offer_break, str(refused), retry)
-        from console.errors import from_exception, from_refusal, run_context
             else:
                 report = from_refusal(refused, context=run_context(session.view))
                 self.call_from_thread(self.report_error, report, str(refused))
         except Exception as error:  # noqa: BLE001 - a run's failure is a state on screen, never a crash
-        self.call_from_thread(self._load_expectation, session)  # workers start on the UI thread
             report = from_exception(error, context=run_context(session.view), done="the run stopped where it was")
             self.call_from_thread(self.report_error, report, f"run failed: {error}")
 
@@ -541,11 +541,6 @@ class WatchfloorApp(App):
     def action_alerts(self) -> None:
         self.show_alerts()
 
-    def action_next_theme(self) -> None:
-        names = self.watchfloor_themes
-        index = names.index(self.theme) if self.theme in names else -1
-        self.theme = names[(index + 1) % len(names)]
-        self.notify(f"theme: {self.theme}", timeout=2, markup=False)
     def report_error(self, report, message: str | None = None) -> None:
         """Announce an error in a notice and keep it for ``E`` (the error panel)."""
         self.last_error = report
@@ -568,3 +563,8 @@ class WatchfloorApp(App):
             return
         self.push_screen(ErrorPanel(report))
 
+    def action_next_theme(self) -> None:
+        names = self.watchfloor_themes
+        index = names.index(self.theme) if self.theme in names else -1
+        self.theme = names[(index + 1) % len(names)]
+        self.notify(f"theme: {self.theme}", timeout=2, markup=False)

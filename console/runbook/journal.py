@@ -44,13 +44,13 @@ phase.changed        ``phase``, ``message``
 step.finished        ``state`` (passed, failed, skipped, …), ``message``
 run.finished         ``outcome``, ``phase``, ``message``, ``from_version``,
                      ``to_version``
-===================  ========================================================
-"""
-
 policy.refused       ``image``, ``rule`` (the image policy rule that refused it),
                      ``reason``, ``outcome`` (see console/image_policy.py)
 image.resolved       ``requested`` (as the runbook wrote it), ``digest``,
                      ``image`` (the pinned reference written), ``source``
+===================  ========================================================
+"""
+
 from __future__ import annotations
 
 import contextlib
@@ -133,12 +133,12 @@ EVENTS: tuple[str, ...] = (
     "phase.changed",
     "step.finished",
     "run.finished",
+    "policy.refused",
+    "image.resolved",
 )
 """Known events; any ``operator.<verb>`` is accepted as well."""
 
 _OPERATOR_EVENT = re.compile(r"operator\.[a-z][a-z0-9_-]{0,31}")
-    "policy.refused",
-    "image.resolved",
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _STATUS_FIELDS = frozenset({"service_version", "deployment_status"})
 SUFFIX = ".jsonl"
