@@ -111,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check-config":
         return _check_config(args)
+    if args.command == "serve":
+        return _serve(args)
     if args.demo:
         return _with_demo(args)
     config, source, warnings = _load_config(args.config)
@@ -141,11 +143,19 @@ def _dispatch(args, config, source) -> int:
     return _console(args, config, source)
 
 
+def _serve(args) -> int:
+    # Each browser tab runs its own console (and, with --demo, its own demo clusters):
+    # the server only checks the config once, up front, so a bad one fails here.
+    if not args.demo and _load_config(args.config)[0] is None:
+        return EXIT_BAD_INPUT
+    from console.serve import serve
+
+    return serve(args)
+
+
 def _with_demo(args) -> int:
     """Start the embedded demo clusters, run the command against them, stop them."""
     from adapters.demo import DemoCluster
-    if args.command == "serve":
-        return _serve(args)
     from console.backends import demo_config
 
     with DemoCluster() as demo:
@@ -178,26 +188,6 @@ def _wait_until_settled(config, timeout: float = 20.0) -> None:
             pass
         finally:
             adapter.close()
-def _serve(args) -> int:
-    # Each browser tab runs its own console (and, with --demo, its own demo clusters):
-    # the server only checks the config once, up front, so a bad one fails here.
-    if not args.demo and _load_config(args.config)[0] is None:
-        return EXIT_BAD_INPUT
-    from console.serve import serve
-
-    return serve(args)
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 < port < 65536:
-        raise argparse.ArgumentTypeError(f"port {port} is out of range (1-65535)")
-    return port
-
-
 
 
 def _load_config(explicit: str | None):
