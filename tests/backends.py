@@ -392,13 +392,21 @@ class ContainerFactory:
         return container
 
     def remove_all(self) -> None:
-        """Force-remove every container this factory made (and their anonymous volumes)."""
+        """Force-remove every container this factory made (and their anonymous volumes),
+        and those a write made from them: a deploy's replacement takes the old name,
+        the replaced one a ``-rev<n>`` suffix — both under this factory's prefix."""
         while self.containers:
             container = self.containers.pop()
             try:
                 container.remove(force=True, v=True)
             except docker.errors.NotFound:
                 pass
+        for container in self.client.containers.list(all=True, filters={"name": self.prefix}):
+            if container.name.startswith(self.prefix):
+                try:
+                    container.remove(force=True, v=True)
+                except docker.errors.NotFound:
+                    pass
 
 
 @pytest.fixture
