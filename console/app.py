@@ -82,6 +82,7 @@ class WatchfloorApp(App):
         Binding("R", "runbook('restart')", "Restart", show=False),
         Binding("s", "runbook('scale')", "Scale", show=False),
         Binding("h", "history", "History", show=False),
+        Binding("H", "delivery", "Delivery history", show=False),
         Binding("M", "matrix", "Matrix", show=False),
         Binding("A", "alerts", "Alerts", show=False),
         Binding("E", "error_details", "Error details", show=False),
@@ -108,6 +109,7 @@ class WatchfloorApp(App):
         clock: Callable[[], float] = time.time,
         demo: bool = False,
         config=None,
+        availability=None,
     ) -> None:
         """Build the app.
 
@@ -120,6 +122,8 @@ class WatchfloorApp(App):
             clock: Wall clock for ages (snapshot tests pin it).
             demo: The environments are the embedded, simulated demo clusters.
             config: The loaded config (runbooks_dir, allow_command_steps); None for defaults.
+            availability: A ``console.availability.AvailabilityRecorder`` to record health
+                transitions with while the backends are watched; None records nothing.
         """
         super().__init__()
         self.clock = clock
@@ -128,6 +132,7 @@ class WatchfloorApp(App):
         self.store = store or Store(b.environment for b in backends)
         self.config = config
         self.run_board = RunBoard()
+        self.availability = availability
         self._runbooks = None
         self._interrupted: list = []
         self.last_error = None
@@ -174,6 +179,8 @@ class WatchfloorApp(App):
                     poller.start(self._stop)
             if self._metrics:
                 start_marker_watch(self.store, self._stop)
+            if self.availability is not None:
+                self.availability.start(self.store, list(self.backends))
         self.set_interval(TICK_SECONDS, self.tick)
         if self._start_backends:
             self._preload_runbooks()
@@ -186,6 +193,8 @@ class WatchfloorApp(App):
         # set_soon: closing a Kubernetes watch's response waits for its reader's recv
         # (up to the watch timeout, a minute), which the UI thread must not do.
         self._stop.set_soon()
+        if self.availability is not None:
+            self.availability.stop_soon()  # it writes its "off" lines in its own thread
         for view in self.run_board.active():
             # The run stays unfinished in its journal: `watchfloor runbook resume` takes it up.
             self.run_board.send(view.run_id, "detach")
@@ -480,7 +489,48 @@ class WatchfloorApp(App):
             finally:
                 adapter.close()
         runs = [r for r in list_runs() if r.environment_name == key.env and r.workload == key.label]
-        self.call_from_thread(done, HistoryData(key, revisions, runs, error))
+        figures = self.availability.figures_of(key) if self.availability is not None else None
+        self.call_from_thread(done, HistoryData(key, revisions, runs, error, availability=figures))
+
+    def load_delivery(self, done: Callable) -> None:
+        """Read every journal and compute the delivery figures in a thread; ``done(DeliveryReport)``."""
+        self._load_delivery(done)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="delivery", description="delivery figures")
+    def _load_delivery(self, done: Callable) -> None:
+        from datetime import UTC, datetime
+
+        from console.runbook.dora import delivery_report
+        from console.runbook.journal import list_runs
+
+        try:
+            runs = list_runs()
+        except OSError as error:
+            self.call_from_thread(self.notify, f"cannot read the run journals: {error}", severity="error", markup=False)
+            return
+        self.call_from_thread(done, delivery_report(runs, now=datetime.fromtimestamp(self.clock(), UTC)))
+
+    def show_delivery(self) -> None:
+        from screens.delivery import DeliveryScreen
+
+        if not isinstance(self.screen, DeliveryScreen):
+            self.push_screen(DeliveryScreen())
+
+    def record_feedback(self, journal: str, answer: str) -> None:
+        """Journal the operator's answer to "Is the system reliable and available?" (in a thread)."""
+        self._record_feedback(journal, answer)
+
+    @work(thread=True, exit_on_error=False, group="feedback", description="journal the operator's answer")
+    def _record_feedback(self, journal: str, answer: str) -> None:
+        from console.runbook.feedback import GLYPHS, FeedbackRefused, record_feedback
+        from console.runbook.journal import JournalCorrupt
+
+        try:
+            record_feedback(journal, answer)
+        except (FeedbackRefused, JournalCorrupt, OSError) as refused:
+            self.call_from_thread(self.notify, f"answer not journaled: {refused}", severity="warning", markup=False, timeout=5)
+            return
+        self.call_from_thread(self.notify, f"{GLYPHS[answer]} journaled — thank you", markup=False, timeout=3)
 
     def show_history(self, key: WorkloadKey) -> None:
         from screens.history import HistoryScreen
@@ -531,6 +581,9 @@ class WatchfloorApp(App):
         key = self.selected_workload()
         if key is not None:
             self.show_history(key)
+
+    def action_delivery(self) -> None:
+        self.show_delivery()
 
     def action_matrix(self) -> None:
         from screens.matrix import MatrixScreen

@@ -42,6 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(parser, top=True)
     parser.add_argument("--theme", choices=["dark", "light", "high-contrast", "colour-blind"], default=None)
+    parser.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        default=None,
+        help="serve the console's figures and health as Prometheus metrics on this port (docs/availability.md)",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="address for --metrics-port (default 127.0.0.1: the page names every workload and has no auth)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     status = commands.add_parser("status", help="print the health of every environment and exit")
@@ -94,12 +107,24 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one line per audited event (writes, confirmations, locks, refusals) with its actor",
     )
-    history.add_argument("--since", metavar="DURATION", help="only runs (or, with --audit, events) this recent, e.g. 24h, 7d")
+    history.add_argument("--since", metavar="DURATION", help="only runs (or, with --audit, events) this recent, e.g. 24h, 7d; also the figures' window (default 30d)")
+    history.add_argument("--workload", metavar="NAME", help="only this workload (NAME or GROUP/NAME)")
+    history.add_argument(
+        "--figures",
+        action="store_true",
+        help="only the delivery figures (DORA keys, durations, satisfaction); see docs/delivery-metrics.md",
+    )
 
     serve = commands.add_parser("serve", help="serve the console to a browser (textual-serve); see docs/browser-mode.md")
     _common(serve, top=False)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; the console has no auth of its own)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+
+    availability = commands.add_parser(
+        "availability", help="availability over 24h/7d/30d, SLOs and error budgets, from recorded health (exit 1: a budget is overspent)"
+    )
+    _common(availability, top=False)
+    availability.add_argument("--json", action="store_true", help="machine-readable output")
 
     check = commands.add_parser("check-config", help="validate a config file")
     _common(check, top=False)
@@ -108,7 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.metrics_port is not None and args.command is not None:
+        parser.error("--metrics-port applies to the console itself (no COMMAND); see docs/availability.md")
     if args.command == "check-config":
         return _check_config(args)
     if args.command == "serve":
@@ -136,6 +164,8 @@ def _dispatch(args, config, source) -> int:
         return _logs(args, config)
     if args.command == "runbook":
         return _runbook(args, config)
+    if args.command == "availability":
+        return _availability(args, config)
     if args.command == "history":
         from console.runbook.headless import print_history
 
@@ -151,6 +181,16 @@ def _serve(args) -> int:
     from console.serve import serve
 
     return serve(args)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range (1-65535)")
+    return port
 
 
 def _with_demo(args) -> int:
@@ -341,9 +381,80 @@ def _console(args, config, source) -> int:
         return EXIT_BAD_INPUT
     from console.app import WatchfloorApp
 
-    app = WatchfloorApp(backends, theme=args.theme or config.theme, config_source=source, demo=config.demo, config=config)
-    app.run()
+    recorder = _availability_recorder(config)
+    app = WatchfloorApp(
+        backends, theme=args.theme or config.theme, config_source=source, demo=config.demo, config=config, availability=recorder
+    )
+    exporter = None
+    if args.metrics_port is not None:
+        from console.metrics_exporter import ConsoleCollector, MetricsExporter
+
+        try:
+            exporter = MetricsExporter(
+                ConsoleCollector(app.store, availability=recorder, runs=app.run_board.runs),
+                host=args.metrics_host,
+                port=args.metrics_port,
+            )
+        except OSError as error:
+            print(
+                f"watchfloor: --metrics-port: cannot listen on {args.metrics_host}:{args.metrics_port}: {error.strerror or error}",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_INPUT
+    try:
+        app.run()
+    finally:
+        if exporter is not None:
+            exporter.close()
+        if recorder is not None:
+            recorder.stop_soon()
+            recorder.join(5)  # the UI has ended: its last lines and fsync, off the UI thread
     return app.return_code or 0
+
+
+def _availability_recorder(config):
+    from console.availability import AvailabilityRecorder, slos_of
+    try:
+        directory = _availability_dir(config)
+    except OSError as error:
+        print(f"watchfloor: warning: availability is not recorded: {error}", file=sys.stderr)
+        return None
+    return AvailabilityRecorder(directory, slos=slos_of(config))
+
+
+def _availability_dir(config):
+    from console.locations import availability_dir
+
+    directory = availability_dir()
+    if config.demo:
+        # The simulated clusters' history stays apart from real environments of the same name.
+        directory = directory / "demo"
+        directory.mkdir(mode=0o700, exist_ok=True)
+    return directory
+
+
+def _availability(args, config) -> int:
+    import time
+
+    from console.availability import overspent, recorded_environments, report, report_text, slos_of
+    from console.backends import backends_for
+    try:
+        directory = _availability_dir(config)
+    except OSError as error:
+        print(f"watchfloor: cannot read the state dir: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    names = list(dict.fromkeys([b.environment.name for b in backends_for(config)] + recorded_environments(directory)))
+    if args.env:
+        if args.env not in names:
+            print(f"watchfloor: no environment named {args.env!r} (known: {', '.join(names) or 'none'})", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        names = [args.env]
+    document = report(directory, names, time.time(), slos_of(config))
+    if args.json:
+        print(json.dumps(document, indent=2))
+    else:
+        print(report_text(document))
+    return 1 if overspent(document) else 0
 
 
 def run() -> None:

@@ -357,6 +357,37 @@ class ImagePolicyConfig(_Model):
         return ImagePolicy.build(self.allowed, require_digest=require)
 
 
+def _validate_slo(value: Any) -> Any:
+    # Checked before pydantic's dict[str, float], whose errors would name neither the
+    # workload nor what a target looks like.
+    hint = 'write slo: {"shop/web": 99.9, default: 99.5} (percent, per workload NAME or GROUP/NAME)'
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Invalid(f"slo must be a mapping of workload to target percent, got {_show(value)}", hint)
+    for key, target in value.items():
+        if not isinstance(key, str) or not key.strip() or not key.isprintable() or key.count("/") > 1:
+            raise _Invalid(f"slo key {_show(key)} is not a workload name", hint, loc=(key,))
+        if isinstance(target, bool) or not isinstance(target, (int, float)) or not math.isfinite(target):
+            raise _Invalid(
+                f"the SLO target of {printable(key, 60)} must be a percentage such as 99.9, got {_show(target)}",
+                hint,
+                loc=(key,),
+            )
+        if not 0 < target < 100:
+            raise _Invalid(
+                f"the SLO target of {printable(key, 60)} must be above 0 and below 100 (percent), got {_show(target)}",
+                "100% leaves no error budget at all; write e.g. 99.9",
+                loc=(key,),
+            )
+    return {key: float(target) for key, target in value.items()}
+
+
+SloTargets = Annotated[dict[str, float], BeforeValidator(_validate_slo)]
+"""Availability targets in percent by workload (``NAME``, ``GROUP/NAME``, ``default``);
+see docs/availability.md."""
+
+
 
 
 def _validate_environment_name(value: str) -> str:
@@ -443,6 +474,7 @@ class DockerEnvironmentConfig(_Model):
         prometheus: Metrics source, if any.
         stats: Stream container stats for visible containers.
         image_policy: Allowed image repositories and ``require_digest``.
+        slo: Availability targets in percent by workload (docs/availability.md).
     """
 
     kind: Literal["docker"]
@@ -455,6 +487,7 @@ class DockerEnvironmentConfig(_Model):
     prometheus: PrometheusConfig | None = None
     stats: bool = True
     image_policy: ImagePolicyConfig = ImagePolicyConfig()
+    slo: SloTargets = {}
 
     @model_validator(mode="after")
     def _tls_needs_tcp(self) -> DockerEnvironmentConfig:
@@ -510,6 +543,7 @@ class KubernetesEnvironmentConfig(_Model):
         read_only: Every write is impossible.
         prometheus: Metrics source, if any.
         image_policy: Allowed image repositories and ``require_digest``.
+        slo: Availability targets in percent by workload (docs/availability.md).
     """
 
     kind: Literal["kubernetes"]
@@ -521,6 +555,7 @@ class KubernetesEnvironmentConfig(_Model):
     read_only: bool = False
     prometheus: PrometheusConfig | None = None
     image_policy: ImagePolicyConfig = ImagePolicyConfig()
+    slo: SloTargets = {}
 
     @field_validator("context")
     @classmethod
@@ -743,6 +778,7 @@ _EXAMPLES = {
     "image_policy": "image_policy: followed by an indented 'allowed: [\"registry.example.com/team/*\"]'",
     "allowed": 'allowed: ["registry.example.com/team/*", "localhost:5000/**"]',
     "require_digest": "require_digest: true",
+    "slo": 'slo: {"shop/web": 99.9, default: 99.5}',
 }
 
 # Values whose text must never appear in a message.

@@ -24,6 +24,7 @@ _PRIVATE = 0o700
 __all__ = [
     "APP_NAME",
     "CONFIG_ENV_VAR",
+    "availability_dir",
     "config_path",
     "default_config_path",
     "log_file",
@@ -150,3 +151,16 @@ def log_file(override: Path | None = None) -> Path:
         ``state_dir()/watchfloor.log``.
     """
     return state_dir(override) / LOG_FILE_NAME
+
+
+def availability_dir(override: Path | None = None) -> Path:
+    """The directory holding one health-transition file per environment, created (0700)
+    if missing (console/availability.py).
+
+    Args:
+        override: The config's ``state_dir``, when set.
+
+    Returns:
+        ``state_dir()/availability``.
+    """
+    return _ensure_private_dir(state_dir(override) / "availability")

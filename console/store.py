@@ -123,6 +123,7 @@ class Store:
         self._pending = Delta()
         self._dirty_keys: set[WorkloadKey] = set()
         self._listeners: list = []
+        self._model_listeners: list = []
         for environment in environments:
             self.add_environment(environment)
 
@@ -137,6 +138,15 @@ class Store:
         """Call ``callback()`` (from the adapter thread) when the set of replicas changes."""
         self._listeners.append(callback)
 
+    def on_model_changed(self, callback) -> None:
+        """Call ``callback()`` (from the adapter thread) after any change that may move a
+        workload's health or an environment's connection (not samples, not events).
+
+        The callback must be quick (set an event): it runs under no lock but on the
+        adapter's thread.
+        """
+        self._model_listeners.append(callback)
+
     # -- adapter side ---------------------------------------------------------------
 
     def apply(self, change: Change) -> None:
@@ -144,12 +154,16 @@ class Store:
         self.apply_many((change,))
 
     def apply_many(self, changes: Iterable[Change]) -> None:
-        membership_changed = False
+        membership_changed = model_changed = False
         with self._lock:
             for change in changes:
                 membership_changed |= self._apply(change)
+                model_changed = model_changed or not isinstance(change, (SampleAdded, EventRecorded))
         if membership_changed:
             for listener in self._listeners:
+                listener()
+        if model_changed:
+            for listener in self._model_listeners:
                 listener()
 
     def _apply(self, change: Change) -> bool:
@@ -293,6 +307,13 @@ class Store:
             order = {name: index for index, name in enumerate(self._views)}
             chosen = [w for w in self._workloads.values() if env is None or w.key.env == env]
         return sorted(chosen, key=lambda w: (order.get(w.key.env, 0), w.key.group, w.key.name))
+
+    def workload_map(self, env: str) -> dict[WorkloadKey, Workload]:
+        """An environment's workloads by key, unsorted: for a background diff that skips
+        the objects it saw last time (a workload object is replaced only when it changes)."""
+        with self._lock:
+            self._refresh_workloads()
+            return {key: workload for key, workload in self._workloads.items() if key.env == env}
 
     def workload(self, key: WorkloadKey) -> Workload | None:
         with self._lock:

@@ -42,6 +42,7 @@ class WatchfloorCommands(Provider):
                 (f"resume {run.runbook} {run.environment_name}/{run.workload} {run.run_id}", partial(app.resume_run, run.run_id), "interrupted run: redo / done / skip / abort its step")
             )
         commands.append(("matrix: versions by environment", app.show_matrix, "drift and promotion  M"))
+        commands.append(("history: delivery figures of every environment", app.show_delivery, "DORA keys, durations, satisfaction  H"))
         commands.append(("alerts: firing and pending Prometheus alerts", app.show_alerts, "alerts panel  A"))
         commands.append(("help: keys", app.action_help, "key help  ?"))
         for theme in app.watchfloor_themes:

@@ -15,6 +15,7 @@ GLOBAL_KEYS = [
     ("ctrl+p", "command palette"),
     ("?", "this help"),
     ("A", "alerts: firing and pending Prometheus alerts"),
+    ("H", "delivery history: DORA figures, durations, satisfaction per environment"),
     ("E", "error details: summary, then admin and developer detail; c copies the status"),
     ("ctrl+t", "next theme"),
     ("ctrl+q", "quit"),

@@ -17,7 +17,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from console.model import Revision, WorkloadKey
-from console.runbook.dora import dora
+from console.runbook.dora import delivery_report, sparkline
+from widgets.availability_line import AvailabilityLine
 from widgets.safe_text import safe_content, safe_text
 
 
@@ -28,6 +29,8 @@ class HistoryData:
     runs: list = field(default_factory=list)
     """``journal.RunSummary`` of this workload, newest first."""
     error: str | None = None
+    availability: object = None
+    """``console.availability.Figures`` of the workload, when the console records them."""
 
 
 def _when(moment: datetime | None) -> str:
@@ -71,6 +74,7 @@ class HistoryScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
         yield Static(safe_content(f"history of {self.key.label} in {self.key.env} — loading…"), id="history-dora")
+        yield AvailabilityLine(id="history-availability")
         yield DataTable(id="revisions", cursor_type="row", classes="pane")
         yield DataTable(id="runs", cursor_type="row", classes="pane")
         yield Footer()
@@ -95,11 +99,18 @@ class HistoryScreen(Screen):
         summary = Text()
         summary.append_text(safe_text(f"{self.key.label} in {self.key.env}", style="bold"))
         summary.append("  ")
-        summary.append(dora(data.runs, now=datetime.fromtimestamp(self.app.clock(), UTC)).line(), style="dim")
+        figures = delivery_report(data.runs, now=datetime.fromtimestamp(self.app.clock(), UTC)).workload(self.key.env, self.key.label)
+        if figures is None:
+            summary.append("no finished runs in the last 30 days", style="dim")
+        else:
+            summary.append(figures.line(), style="dim")
+            summary.append("\ndeployments a day, 30 days: ", style="dim")
+            summary.append(sparkline([day.deployments for day in figures.days]))
         if data.error:
             summary.append("\nrevisions unavailable: ", style="bold")
             summary.append_text(safe_text(data.error))
         self.query_one("#history-dora", Static).update(summary)
+        self.query_one(AvailabilityLine).show(data.availability)
         revisions = self.query_one("#revisions", DataTable)
         revisions.clear()
         for revision in sorted(data.revisions, key=lambda r: r.number, reverse=True):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -21,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from console.log_feed import LogFeed, LogRequest
+from console.runbook.feedback import GLYPHS, KEYS, QUESTION
 from console.runbook.run_view import Phase, RunView, StepState, StepView
 from screens.run_dialogs import ChecklistDialog, ConfirmDialog, ResolveDialog, TextDialog
 from widgets.gate_chart import VERDICT_STYLES, gate_lines
@@ -227,6 +229,11 @@ class RunScreen(Screen):
         self.run_id = run_id
         self._asked: tuple | None = None
         self._feed: LogFeed | None = None
+        self._seen_live = False
+        """This screen showed the run before it ended: only then is the operator asked."""
+        self.feedback: str | None = None
+        """The satisfaction question's state: None (not asked), ``asking``, ``up``,
+        ``down`` or ``skipped``."""
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
@@ -239,6 +246,7 @@ class RunScreen(Screen):
         logs.show_replica = True
         logs.can_focus = False
         yield logs
+        yield Static(id="run-feedback")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -302,6 +310,40 @@ class RunScreen(Screen):
         current.update(current_text(view, clock, width=width, styles=verdict_styles, chart_rows=chart_rows))
         self.query_one("#run-timeline", Static).update(timeline_text(view))
         self._maybe_ask(view)
+        self._maybe_ask_feedback(view)
+
+    def _maybe_ask_feedback(self, view: RunView) -> None:
+        """Once a run this screen watched has ended, ask the one-key question (never blocking)."""
+        if not view.phase.finished:
+            self._seen_live = True
+            return
+        if self._seen_live and self.feedback is None:
+            self.feedback = "asking"
+            prompt = self.query_one("#run-feedback", Static)
+            prompt.update(
+                Text.assemble(
+                    (QUESTION, "bold"),
+                    "  ",
+                    (f"{GLYPHS['up']} +", "bold"),
+                    "  ",
+                    (f"{GLYPHS['down']} -", "bold"),
+                    ("  (any other key skips)", "dim"),
+                )
+            )
+            prompt.add_class("-asking")
+
+    def on_key(self, event: events.Key) -> None:
+        if self.feedback != "asking":
+            return
+        answer = KEYS.get(event.character or "")
+        self.feedback = answer or "skipped"
+        self.query_one("#run-feedback", Static).remove_class("-asking")
+        view = self.view
+        if answer is None or view is None:
+            return  # a skip: the key goes on to do what it always does
+        event.stop()
+        event.prevent_default()
+        self.app.record_feedback(view.journal, answer)
 
     def _maybe_ask(self, view: RunView) -> None:
         """Open the question a waiting run asks, once per question."""

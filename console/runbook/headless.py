@@ -8,6 +8,7 @@ contract pipelines depend on (issue C): 0 succeeded, 1 failed (rolled back or no
 from __future__ import annotations
 
 import json
+import math
 import sys
 from datetime import UTC, datetime
 
@@ -194,7 +195,13 @@ def _summary(loaded, *, steps: bool = False) -> dict:
 
 
 def print_history(args, config) -> int:
-    """``watchfloor history [--env NAME] [--since D] [--json] [--audit]``: runs from the journals, newest first."""
+    """``watchfloor history [--env NAME] [--workload W] [--since D] [--json] [--figures] [--audit]``.
+
+    Runs from the journals, newest first, then the delivery figures of the same
+    runs (text); ``--json`` keeps the runs list as it was, ``--figures`` prints
+    only the figures (a table, or with ``--json`` the document of
+    docs/delivery-metrics.md). ``--since`` is also the figures' window (default 30d).
+    """
     since = _since(args)
     if since is False:
         return EXIT_BAD_INPUT
@@ -202,11 +209,15 @@ def print_history(args, config) -> int:
         return print_audit(args, since)
     from console.runbook.journal import list_runs
 
-    runs = list_runs()
-    if args.env:
-        runs = [run for run in runs if run.environment_name == args.env]
-    if since is not None:
-        runs = [run for run in runs if run.started is None or run.started >= since]
+    every = [run for run in list_runs() if _in_scope(run, args)]
+    runs = [run for run in every if since is None or run.started is None or run.started >= since]
+    if getattr(args, "figures", False):
+        report = _report(every, since)
+        if args.json:
+            print(json.dumps(report.to_json(), indent=2))
+        else:
+            print(figures_table(report))
+        return EXIT_OK
     if args.json:
         print(json.dumps([history_json(run) for run in runs], indent=2))
         return EXIT_OK
@@ -215,7 +226,62 @@ def print_history(args, config) -> int:
         return EXIT_OK
     for run in runs:
         print(history_line(run))
+    print()
+    print(figures_table(_report(every, since)))
     return EXIT_OK
+
+
+def _in_scope(run, args) -> bool:
+    if args.env and run.environment_name != args.env:
+        return False
+    wanted = getattr(args, "workload", None)
+    # NAME matches GROUP/NAME too, as elsewhere on the command line.
+    return not wanted or run.workload == wanted or run.workload.rpartition("/")[2] == wanted
+
+
+def _report(runs, since):
+    from console.runbook.dora import DEFAULT_WINDOW_DAYS, delivery_report
+
+    now = datetime.now(UTC)
+    # --since was turned into a moment a little earlier: allow for the milliseconds since.
+    days = DEFAULT_WINDOW_DAYS if since is None else max(1, math.ceil((now - since).total_seconds() / 86400 - 0.001))
+    return delivery_report(runs, now=now, window_days=days)
+
+
+def figures_table(report) -> str:
+    """The delivery figures as a compact text table: overall, per environment, per workload."""
+    from console.runbook.dora import percent, short, sparkline
+    from console.terminal_text import neutralise
+
+    overall = report.overall
+    header = ("scope", "deploys", "/day", "/week", "success", "CFR", "recovery", "deploy", "rollback", "satisfied")
+    rows = []
+    for figures in (overall, *report.environments, *report.workloads):
+        satisfied = percent(figures.satisfaction_rate) + (f" of {figures.answered}" if figures.answered else "")
+        rows.append(
+            (
+                neutralise(figures.label, keep_sgr=False),
+                str(figures.deployments),
+                f"{figures.per_day:.1f}",
+                f"{figures.per_week:.1f}",
+                percent(figures.success_rate),
+                percent(figures.change_failure_rate),
+                short(figures.recovery_median),
+                short(figures.deploy_median),
+                short(figures.rollback_median),
+                satisfied,
+            )
+        )
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    lines = [
+        f"delivery figures, last {overall.window_days}d to {overall.until.astimezone(UTC):%Y-%m-%d %H:%M} UTC "
+        "(definitions: docs/delivery-metrics.md)"
+    ]
+    for row in (header, *rows):
+        cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]
+        lines.append("  ".join(cells).rstrip())
+    lines.append(f"deployments/day {sparkline([day.deployments for day in overall.days])}  (oldest → today)")
+    return "\n".join(lines)
 
 
 def _since(args):

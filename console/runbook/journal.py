@@ -40,6 +40,9 @@ adapter.call         before the write: ``verb``, ``request``; after it:
                      ``verb``, ``result`` or ``error``
 gate.measurement     free-form; the last one per step is kept
 operator.<verb>      ``reason`` or ``text`` (``operator.note``: ``text``)
+operator.feedback    ``answer`` (``up`` or ``down``), ``question``: the
+                     operator's answer after the run ended, appended after
+                     ``run.finished`` (see console/runbook/feedback.py)
 phase.changed        ``phase``, ``message``
 step.finished        ``state`` (passed, failed, skipped, …), ``message``
 run.finished         ``outcome``, ``phase``, ``message``, ``from_version``,
@@ -81,6 +84,7 @@ except ImportError:  # pragma: no cover - not on Windows; single-writer is then 
 
 __all__ = [
     "EVENTS",
+    "FEEDBACK_ANSWERS",
     "FIELDS",
     "GENESIS",
     "AdapterCallRecord",
@@ -752,6 +756,14 @@ class RunRecord:
         notes: Operator notes and the reasons given with operator verbs.
         operator_events: Every ``operator.*`` entry, in order.
         lock_held: A lock was acquired and not released or broken since.
+        first_failure: When the run first saw something fail: a Prometheus
+            measurement with verdict ``fail`` or a ``step.finished`` ``failed``.
+        first_healthy: When the run first saw the workload healthy: a passed
+            health measurement, a passed gate step or rollback step.
+        rollback_healthy: The same, counting only the automatic rollback step
+            (the run put the old version back and saw it healthy).
+        feedback: The operator's answer after the run (``up``/``down``), if any.
+        feedback_by: Who answered (``user@host``).
         last_seq: ``seq`` of the last entry.
     """
 
@@ -776,6 +788,11 @@ class RunRecord:
     operator_events: list[dict[str, Any]] = field(default_factory=list)
     lock_held: bool = False
     last_seq: int = 0
+    first_failure: datetime | None = None
+    first_healthy: datetime | None = None
+    rollback_healthy: datetime | None = None
+    feedback: str | None = None
+    feedback_by: str = ""
 
     @property
     def runbook_name(self) -> str:
@@ -799,6 +816,21 @@ class RunRecord:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+_ROLLBACK_STEP = "rollback"
+"""The step id the executor journals its automatic rollback under (executor.ROLLBACK_STEP)."""
+
+FEEDBACK_ANSWERS = ("up", "down")
+"""``operator.feedback`` answers: 👍 and 👎."""
+
+
+def _healthy(record: RunRecord, step_id: str | None, ts: datetime | None) -> None:
+    if ts is None:
+        return
+    record.first_healthy = record.first_healthy or ts
+    if step_id == _ROLLBACK_STEP:
+        record.rollback_healthy = record.rollback_healthy or ts
 
 
 def replay(entries: list[dict[str, Any]]) -> RunRecord:
@@ -831,6 +863,8 @@ def replay(entries: list[dict[str, Any]]) -> RunRecord:
             record.steps[step_id] = StepRecord(step_id)
         return record.steps[step_id]
 
+    kinds: dict[str, str] = {}
+
     for entry in entries:
         event = entry.get("event")
         data = entry.get("data") if isinstance(entry.get("data"), dict) else {}
@@ -848,6 +882,7 @@ def replay(entries: list[dict[str, Any]]) -> RunRecord:
         elif event in ("lock.released", "lock.broken"):
             record.lock_held = False
         elif event == "step.started" and step_id:
+            kinds[step_id] = _text(data.get("kind"))
             step = step_record(step_id)
             step.state = "interrupted"  # until its step.finished says otherwise
             step.attempts += 1
@@ -859,6 +894,10 @@ def replay(entries: list[dict[str, Any]]) -> RunRecord:
             step.state = _text(data.get("state")) or "passed"
             step.finished = ts
             step.message = _text(data.get("message"))
+            if step.state == "failed":
+                record.first_failure = record.first_failure or ts
+            elif step.state == "passed" and (kinds.get(step_id) == "gate" or step_id == _ROLLBACK_STEP):
+                _healthy(record, step_id, ts)
         elif event == "adapter.call" and step_id:
             step = step_record(step_id)
             verb = _text(data.get("verb"))
@@ -874,6 +913,10 @@ def replay(entries: list[dict[str, Any]]) -> RunRecord:
             step = step_record(step_id)
             step.last_measurement = data
             step.measurements += 1
+            if data.get("verdict") == "fail":
+                record.first_failure = record.first_failure or ts
+            elif data.get("pass") is True or data.get("verdict") == "pass":
+                _healthy(record, step_id, ts)
         elif event == "phase.changed":
             record.phase = _text(data.get("phase")) or record.phase
             record.phase_message = _text(data.get("message"))
@@ -884,6 +927,11 @@ def replay(entries: list[dict[str, Any]]) -> RunRecord:
             record.from_version = _text(data.get("from_version")) or record.from_version
             record.to_version = _text(data.get("to_version")) or record.to_version
             record.finished = ts
+        elif event == "operator.feedback" and data.get("answer") in FEEDBACK_ANSWERS:
+            # After run.finished, so it never changes the outcome, times or versions.
+            record.operator_events.append(entry)
+            record.feedback = data["answer"]
+            record.feedback_by = Actor.from_json(entry.get("actor")).label
         elif isinstance(event, str) and event.startswith("operator."):
             record.operator_events.append(entry)
             text = _text(data.get("text")) or _text(data.get("reason"))
@@ -918,6 +966,8 @@ class RunSummary:
         live: Another process has the journal open right now (the run is going
             on); unfinished and not live means interrupted (resumable).
         path: The journal.
+        first_failure, first_healthy, rollback_healthy, feedback, feedback_by:
+            As in `RunRecord` (for delivery figures, console/runbook/dora.py).
         problem: Why the journal could not be read, when it could not (the other
             fields are then mostly empty).
     """
@@ -938,6 +988,11 @@ class RunSummary:
     live: bool
     path: Path
     problem: str | None = None
+    first_failure: datetime | None = None
+    first_healthy: datetime | None = None
+    rollback_healthy: datetime | None = None
+    feedback: str | None = None
+    feedback_by: str = ""
 
     @property
     def status(self) -> str:
@@ -998,6 +1053,11 @@ def _summary(path: Path) -> RunSummary:
         duration=record.duration,
         live=live,
         path=path,
+        first_failure=record.first_failure,
+        first_healthy=record.first_healthy,
+        rollback_healthy=record.rollback_healthy,
+        feedback=record.feedback,
+        feedback_by=record.feedback_by,
     )
 
 
