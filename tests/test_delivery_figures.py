@@ -204,7 +204,8 @@ def test_feedback_after_the_end_keeps_the_chain_and_the_run_as_it_ended(tmp_path
     assert read.entries[-1]["event"] == "operator.feedback" and read.entries[-2]["event"] == "run.finished"
     assert (after.outcome, after.finished, after.to_version, after.is_finished) == (before.outcome, before.finished, before.to_version, True)
     assert after.feedback == "down" and after.notes == []
-    assert any(r.event == "operator.feedback" for r in audit_records(tmp_path)), "the answer is audited with its actor"
+    feedback = [r for r in audit_records(tmp_path) if r.event == "operator.feedback"]
+    assert len(feedback) == 1 and feedback[0].answer == "down", "the answer is audited with its value"
 
 
 def test_feedback_is_refused_for_an_unfinished_run_and_a_second_answer(tmp_path):

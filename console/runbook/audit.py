@@ -173,7 +173,7 @@ def _records_of(entries: list[dict[str, Any]]) -> list[AuditRecord]:
             add(entry, event, outcome, holder=_holder(data), by=_text(data.get("by")) or None)
         elif event.startswith("operator."):
             refused = _text(data.get("refused"))
-            answer = _text(data.get("reason")) or _text(data.get("text")) or _text(data.get("why")) or None
+            answer = _text(data.get("reason")) or _text(data.get("text")) or _text(data.get("why")) or _text(data.get("answer")) or None
             add(entry, event, f"refused: {refused}" if refused else "recorded", verb=event.partition(".")[2], answer=answer)
         elif event.startswith("policy."):
             outcome = _text(data.get("outcome")) or _text(data.get("decision")) or _text(data.get("reason")) or "recorded"
