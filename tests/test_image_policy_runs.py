@@ -307,3 +307,17 @@ def test_docker_image_built_here_and_never_pushed_is_refused_and_nothing_changes
     assert "refused by image policy: require_digest: cannot resolve digest of watchfloor-test/web:2" in completed.stderr
     assert "never pushed" in completed.stderr
     assert docker_engine.containers.get(old.name).id == old.id
+
+
+def test_a_resume_refused_by_a_read_only_environment_is_in_the_audit_export(guarded):
+    ran = watchfloor("runbook", "run", "restart", "--env", "guarded", "--workload", "web", "--yes", "--json", env=guarded, timeout=120)
+    run_id = json.loads(ran.stdout)["run_id"]
+
+    resumed = watchfloor("runbook", "resume", run_id, "--read-only", env=guarded)
+    records = audit(guarded)
+
+    assert ran.returncode == 0, ran.stderr
+    assert resumed.returncode == 2 and "read-only" in resumed.stderr
+    refused = [r for r in records if r["event"] == "run.refused"]
+    assert [(r["environment"], r["workload"], r["actor"]) for r in refused] == [("guarded", "shop/web", ME)]
+    assert f"cannot resume run {run_id}" in refused[0]["outcome"]

@@ -267,7 +267,10 @@ def prepare_resume(
         )
     backend = backend or _backend(config, started.get("environment_name"), read_only)
     if backend.environment.read_only:
-        raise RunSetupError(f"{backend.environment.name} is read-only: cannot resume a run that writes")
+        refused = RunSetupError(f"{backend.environment.name} is read-only: cannot resume run {run_id}, which writes")
+        # Audited like a refused start; the interrupted run's own journal stays as it is.
+        _journal_refusal(directory, str(started.get("runbook", "")), backend.environment.name, str(started.get("workload", "")), {"resume": run_id}, refused)
+        raise refused
     params = dict((started.get("data") or {}).get("params") or {})
     adapter = _connect(backend)
     try:
