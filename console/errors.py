@@ -46,6 +46,7 @@ __all__ = [
     "from_connection",
     "from_exception",
     "from_gate",
+    "from_messages",
     "from_prometheus_connection",
     "from_prometheus_error",
     "from_refusal",
@@ -465,6 +466,27 @@ def from_run(view: RunView, journal_entries: Sequence[Mapping[str, Any]] = ()) -
         developer_detail=_run_developer(view, journal_entries),
         context=run_context(view),
         topic=topic,
+    )
+
+
+def from_messages(
+    messages: Sequence[str],
+    *,
+    what: str,
+    error_class: ErrorClass = ErrorClass.ENVIRONMENT,
+    context: ErrorContext | None = None,
+    done: str = "nothing was changed",
+) -> ErrorReport | None:
+    """Errors a screen collected as text (log streams that broke, a history that could
+    not be read): the last one is the summary, all of them the admin detail."""
+    if not messages:
+        return None
+    last = messages[-1]
+    return ErrorReport(
+        error_class,
+        _sentence(f"{what}: {last}", done),
+        admin_detail="\n".join(messages[-20:]),
+        context=context or ErrorContext(),
     )
 
 

@@ -94,6 +94,19 @@ class HistoryScreen(Screen):
     def action_reload(self) -> None:
         self.app.load_history(self.key, self.show)
 
+    def current_error(self):
+        """Why the history could not be read, for the error panel (``E``)."""
+        from console.errors import ErrorContext, from_messages
+
+        if self.data is None or not self.data.error:
+            return None
+        return from_messages(
+            [self.data.error],
+            what="the history could not be read",
+            context=ErrorContext(environment=self.key.env, workload=self.key.label),
+            done="the runs from the journals are still shown",
+        )
+
     def show(self, data: HistoryData) -> None:
         self.data = data
         summary = Text()

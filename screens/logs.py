@@ -430,6 +430,17 @@ class LogsScreen(Screen[None]):
         """Jump to the oldest line held."""
         self.view.jump_to_start()
 
+    def current_error(self):
+        """The log streams' errors for the error panel (``E``): the last one first."""
+        from console.errors import ErrorContext, from_messages
+
+        return from_messages(
+            self._status.errors,
+            what="a log stream broke",
+            context=ErrorContext(workload=self.source.title),
+            done="the streams of the other replicas go on",
+        )
+
     def action_back(self) -> None:
         """Leave the logs (the feed is closed on unmount)."""
         self.app.pop_screen()

@@ -413,3 +413,15 @@ def test_the_guide_is_linked_from_the_readme_and_the_user_guide():
 
     assert "(docs/troubleshooting.md)" in (root / "README.md").read_text(encoding="utf-8")
     assert "(troubleshooting.md)" in (root / "docs" / "user-guide.md").read_text(encoding="utf-8")
+
+
+def test_collected_messages_report_the_last_as_summary_and_all_as_admin_detail():
+    from console.errors import from_messages
+
+    nothing = from_messages([], what="a log stream broke")
+    report = from_messages(["web-1: gone", "web-2: cannot reach the API"], what="a log stream broke", done="the other streams go on")
+
+    assert nothing is None
+    assert report.summary == "a log stream broke: web-2: cannot reach the API — the other streams go on"
+    assert report.admin_detail == "web-1: gone\nweb-2: cannot reach the API"
+    assert report.error_class is ErrorClass.ENVIRONMENT

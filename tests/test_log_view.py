@@ -248,6 +248,41 @@ async def test_a_source_that_fails_to_open_is_reported_not_fatal() -> None:
         assert pilot.app.screen is screen
 
 
+async def test_E_shows_a_broken_stream_in_the_error_panel_with_its_replica() -> None:
+    from adapters.base import AdapterError, ErrorKind
+    from screens.error_panel import ErrorPanel
+
+    class BreakingSource(FeedSource):
+        def open(self, request: LogRequest) -> LogFeed:
+            feed = super().open(request)
+
+            def broken():
+                raise AdapterError(ErrorKind.UNREACHABLE, "cannot reach the Kubernetes API of prod")
+                yield []  # pragma: no cover - a generator that fails at once
+
+            feed.start([("web-7d9f-abcde", broken)])
+            return feed
+
+    class ConsoleLikeApp(LogsApp):
+        # The console's E binding and its panel, without the rest of the console.
+        BINDINGS = [("E", "error_details", "Error details")]
+
+        def action_error_details(self) -> None:
+            report = self.screen.current_error()
+            if report is not None:
+                self.push_screen(ErrorPanel(report))
+
+    async with ConsoleLikeApp(BreakingSource()).run_test(size=(80, 24)) as pilot:
+        screen = await start(pilot)
+        await wait_until(pilot, lambda: bool(screen.current_error()))
+        await pilot.press("E")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, ErrorPanel))
+        panel = pilot.app.screen
+
+        assert "a log stream broke: web-7d9f-abcde: cannot reach the Kubernetes API of prod" in panel.report.summary
+        assert panel.report.context.workload == "shop/web"
+
+
 # --- reopening the feed ----------------------------------------------------------------------
 
 
