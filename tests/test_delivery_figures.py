@@ -163,6 +163,17 @@ def test_the_revert_window_is_configurable(tmp_path):
     assert (within_1h, within_2h) == (0, 1)
 
 
+def test_a_deploy_refused_by_the_image_policy_before_any_write_is_aborted_not_a_change_failure(tmp_path):
+    refused = (1, "policy.refused", "roll-out", {"image": "docker.io/library/nginx:1.25", "rule": "allowed", "reason": "matches none"})
+    write_run(tmp_path, NOW - 1 * D, outcome="failed", events=[refused])
+    wrote_then_refused = [(1, "adapter.call", "roll-out", {"verb": "deploy", "request": {}}), (2, "policy.refused", "promote", {"rule": "require_digest"})]
+    write_run(tmp_path, NOW - 2 * D, outcome="failed", events=wrote_then_refused)
+
+    figures = report_of(tmp_path).overall
+
+    assert (figures.deployments, figures.aborted, figures.change_failures) == (1, 1, 1), "only the run that wrote counts as a failed change"
+
+
 def test_unreadable_and_unfinished_runs_are_left_out(tmp_path):
     write_run(tmp_path, NOW - 1 * D)
     write_run(tmp_path, NOW - 2 * D, outcome=None)

@@ -64,6 +64,12 @@ class _Judged:
     recovery: timedelta | None = None
 
 
+def _aborted(run) -> bool:
+    """Ended aborted, or refused by the image policy before any write: either way it
+    changed nothing, so it is an attempt, not a change that failed."""
+    return run.outcome == "aborted" or bool(getattr(run, "refused_unwritten", False))
+
+
 def _workload(run) -> tuple[str, str]:
     return run.environment_name, run.workload
 
@@ -78,9 +84,9 @@ def _judge(runs: Sequence, revert_window: timedelta) -> list[_Judged]:
     for history in by_workload.values():
         last_deployment = None
         for run in history:
-            if is_deployment(run) and run.outcome != "aborted":
+            if is_deployment(run) and not _aborted(run):
                 last_deployment = run
-            elif is_rollback(run) and run.outcome != "aborted" and last_deployment is not None:
+            elif is_rollback(run) and not _aborted(run) and last_deployment is not None:
                 started = run.started or run.finished
                 if last_deployment.outcome == "succeeded" and started - last_deployment.finished <= revert_window:
                     reverted.add(last_deployment.run_id)
@@ -88,7 +94,7 @@ def _judge(runs: Sequence, revert_window: timedelta) -> list[_Judged]:
     judged = []
     for run in finished:
         kind = "deployment" if is_deployment(run) else "rollback" if is_rollback(run) else "other"
-        counted = kind != "other" and run.outcome != "aborted"
+        counted = kind != "other" and not _aborted(run)
         failure = kind == "deployment" and counted and (run.outcome in FAILED or run.run_id in reverted)
         recovery = _recovery(run, by_workload[_workload(run)]) if failure else None
         judged.append(_Judged(run, kind, counted, failure, run.run_id in reverted, recovery))

@@ -793,6 +793,15 @@ class RunRecord:
     rollback_healthy: datetime | None = None
     feedback: str | None = None
     feedback_by: str = ""
+    policy_refused: bool = False
+    """The image policy refused an image of this run (``policy.refused``)."""
+    wrote: bool = False
+    """The run sent at least one write (an ``adapter.call``)."""
+
+    @property
+    def refused_unwritten(self) -> bool:
+        """Refused by the image policy before any write: nothing changed, whatever the outcome."""
+        return self.policy_refused and not self.wrote
 
     @property
     def runbook_name(self) -> str:
@@ -898,7 +907,10 @@ def replay(entries: list[dict[str, Any]]) -> RunRecord:
                 record.first_failure = record.first_failure or ts
             elif step.state == "passed" and (kinds.get(step_id) == "gate" or step_id == _ROLLBACK_STEP):
                 _healthy(record, step_id, ts)
+        elif event == "policy.refused":
+            record.policy_refused = True
         elif event == "adapter.call" and step_id:
+            record.wrote = True
             step = step_record(step_id)
             verb = _text(data.get("verb"))
             if "request" in data:
@@ -966,7 +978,7 @@ class RunSummary:
         live: Another process has the journal open right now (the run is going
             on); unfinished and not live means interrupted (resumable).
         path: The journal.
-        first_failure, first_healthy, rollback_healthy, feedback, feedback_by:
+        first_failure, first_healthy, rollback_healthy, feedback, feedback_by, refused_unwritten:
             As in `RunRecord` (for delivery figures, console/runbook/dora.py).
         problem: Why the journal could not be read, when it could not (the other
             fields are then mostly empty).
@@ -993,6 +1005,7 @@ class RunSummary:
     rollback_healthy: datetime | None = None
     feedback: str | None = None
     feedback_by: str = ""
+    refused_unwritten: bool = False
 
     @property
     def status(self) -> str:
@@ -1058,6 +1071,7 @@ def _summary(path: Path) -> RunSummary:
         rollback_healthy=record.rollback_healthy,
         feedback=record.feedback,
         feedback_by=record.feedback_by,
+        refused_unwritten=record.refused_unwritten,
     )
 
 
