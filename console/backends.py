@@ -1,7 +1,8 @@
 """From configuration to environments and their adapters.
 
 The one place that knows which adapter serves which ``kind``; adding a backend means
-adding an adapter module and one entry in ``_FACTORIES``.
+adding an adapter module and one entry in ``_FACTORIES``, or installing a
+``watchfloor.adapters`` plugin (console/plugins.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from console.config import (
     ImagePolicyConfig,
     KubernetesEnvironmentConfig,
     NamedQueryConfig,
+    PluginEnvironmentConfig,
     PrometheusConfig,
     resolve_reference,
 )
@@ -133,6 +135,24 @@ def _kubernetes(spec: KubernetesEnvironmentConfig, read_only: bool, state_dir: P
     )
 
 
+def _plugin(spec: PluginEnvironmentConfig, read_only: bool, state_dir: Path | None = None) -> Backend:
+    """An environment whose adapter an installed ``watchfloor.adapters`` plugin makes (docs/plugins.md)."""
+    from console.plugins import adapter_factory
+
+    factory = adapter_factory(spec.kind)
+    options = spec.plugin_options()
+    describe = getattr(factory, "describe", None)
+    environment = Environment(
+        name=spec.name,
+        kind=EnvironmentKind(spec.kind),
+        target=str(describe(options)) if describe else f"{spec.kind} plugin",
+        protected=spec.protected,
+        read_only=read_only or spec.read_only,
+        prometheus=str(spec.prometheus.url) if spec.prometheus else None,
+    )
+    return Backend(environment, lambda: factory(environment, options), **_prometheus(spec.prometheus, spec.name))
+
+
 _FACTORIES: dict[str, Callable] = {"docker": _docker, "kubernetes": _kubernetes}
 
 
@@ -201,7 +221,7 @@ def backends_for(config: Config, *, read_only: bool = False, only: str | None = 
     specs = list(config.environments) or zero_config_specs()
     backends = []
     for spec in specs:
-        factory = _FACTORIES.get(spec.kind)
+        factory = _plugin if isinstance(spec, PluginEnvironmentConfig) else _FACTORIES.get(spec.kind)
         if factory is None:
             continue
         backends.append(factory(spec, read_only or config.read_only, config.state_dir))

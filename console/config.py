@@ -46,7 +46,9 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -76,6 +78,7 @@ __all__ = [
     "ImagePolicyConfig",
     "KubernetesEnvironmentConfig",
     "NamedQueryConfig",
+    "PluginEnvironmentConfig",
     "PrometheusConfig",
     "default_config",
     "is_reference",
@@ -388,8 +391,6 @@ SloTargets = Annotated[dict[str, float], BeforeValidator(_validate_slo)]
 see docs/availability.md."""
 
 
-
-
 def _validate_environment_name(value: str) -> str:
     if not _ENVIRONMENT_NAME.fullmatch(value):
         raise _Invalid(
@@ -565,11 +566,69 @@ class KubernetesEnvironmentConfig(_Model):
         return value
 
 
+class PluginEnvironmentConfig(_Model):
+    """An environment served by an installed plugin (a ``watchfloor.adapters`` entry point, docs/plugins.md).
+
+    Attributes:
+        kind: The plugin's kind (the entry point's name).
+        name: Unique environment name (``^[a-z0-9][a-z0-9_.-]{0,62}$``).
+        protected: Writes need the environment name typed.
+        read_only: Every write is impossible.
+        prometheus: Metrics source, if any.
+    """
+
+    # The plugin's own keys sit beside these; its config_model checks them.
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: str
+    name: EnvironmentName
+    protected: bool = False
+    read_only: bool = False
+    prometheus: PrometheusConfig | None = None
+
+    @model_validator(mode="after")
+    def _plugin_accepts_options(self) -> PluginEnvironmentConfig:
+        self.plugin_options()
+        return self
+
+    def plugin_options(self) -> Any:
+        """The plugin's own keys: its ``config_model`` instance, or a dict when it has none."""
+        from console.plugins import adapter_factory, validate_options
+
+        try:
+            return validate_options(adapter_factory(self.kind), dict(self.model_extra or {}))
+        except ValidationError as error:
+            first = error.errors(include_url=False)[0]
+            where = tuple(first["loc"])
+            raise _Invalid(
+                f"{printable(first['msg'], 200)} (checked by the {self.kind} plugin)",
+                f"see the {self.kind} plugin's documentation for its keys",
+                loc=where,
+            ) from None
+
+
+def _environment_tag(value: Any) -> str | None:
+    # Built-in kinds pick their model; a kind an installed plugin serves picks the plugin
+    # model; anything else stays itself and is reported as an unknown kind.
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    if isinstance(value, PluginEnvironmentConfig):
+        return "plugin"
+    if not isinstance(kind, str) or kind in ("docker", "kubernetes"):
+        return kind
+    from console.plugins import adapter_factory
+
+    return "plugin" if adapter_factory(kind) is not None else kind
+
+
 EnvironmentConfig = Annotated[
-    Union[DockerEnvironmentConfig, KubernetesEnvironmentConfig],  # noqa: UP007 (pydantic tags need Union)
-    Field(discriminator="kind"),
+    Union[  # noqa: UP007 (pydantic tags need Union)
+        Annotated[DockerEnvironmentConfig, Tag("docker")],
+        Annotated[KubernetesEnvironmentConfig, Tag("kubernetes")],
+        Annotated[PluginEnvironmentConfig, Tag("plugin")],
+    ],
+    Discriminator(_environment_tag),
 ]
-"""One environment; the ``kind`` key picks the model."""
+"""One environment; the ``kind`` key picks the model (an installed plugin's kind: the plugin's)."""
 
 
 class Config(_Model):
@@ -607,7 +666,7 @@ class Config(_Model):
                 raise _Invalid(
                     f"environment name '{environment.name}' is already used by environments[{first[environment.name]}]",
                     "give each environment a different name",
-                    loc=(index, environment.kind, "name"),  # pydantic's form: the union tag precedes the field
+                    loc=(index, _environment_tag(environment), "name"),  # pydantic's form: the union tag precedes the field
                 )
             first[environment.name] = index
         return value
@@ -809,7 +868,10 @@ def _literal_values(annotation: Any) -> tuple[Any, ...]:
 
 
 def _union_member(annotation: Any, tag: Any) -> Any:
+    if tag == "plugin":
+        return PluginEnvironmentConfig
     for member in typing.get_args(annotation):
+        member = _unwrap(member)  # Annotated[Model, Tag(...)]
         if _is_model(member):
             for model_field in member.model_fields.values():
                 if tag in _literal_values(model_field.annotation):
@@ -924,16 +986,25 @@ def _translate(error: Any, document: YamlDocument, model: type[BaseModel]) -> Co
             hint = f"remove it; allowed here: {', '.join(allowed)}" if allowed else "remove it"
         return at(message, hint)
     if kind == "union_tag_not_found":
-        discriminator = str(ctx.get("discriminator", "'kind'")).strip("'")
-        return at(f"this environment has no '{discriminator}'", "add kind: docker or kind: kubernetes")
+        if not isinstance(value, dict):
+            return at(
+                f"each environment must be a mapping, got {shown}",
+                "write '- kind: docker' and indent the other keys (name:, host: …) under it",
+            )
+        return at("this environment has no 'kind'", "add kind: docker or kind: kubernetes")
     if kind == "union_tag_invalid":
-        tags = re.findall(r"'([^']*)'", str(ctx.get("expected_tags", "")))
+        from console.plugins import ADAPTER_GROUP, describe_kinds, discover
+
+        tags = [t for t in re.findall(r"'([^']*)'", str(ctx.get("expected_tags", ""))) if t != "plugin"]
+        tags += sorted(discover().adapters)
         tag = value.get("kind") if isinstance(value, dict) else ctx.get("tag")
         suggestion = _did_you_mean(tag, tags)
         if isinstance(tag, str) and tag.lower() in ("k8s", "kube"):
             suggestion = "kubernetes"
         hint = " or ".join(f"kind: {t}" for t in tags)
         hint = f"did you mean kind: {suggestion}? use {hint}" if suggestion else f"use {hint}"
+        if suggestion is None:
+            hint += f" ({describe_kinds(ADAPTER_GROUP, tag)})"
         kind_path = path + ("kind",)
         if isinstance(tag, str):
             message = f"unknown environment kind {_show(tag)}"

@@ -39,6 +39,18 @@ class EnvironmentKind(str, enum.Enum):
     DOCKER = "docker"
     KUBERNETES = "kubernetes"
 
+    @classmethod
+    def _missing_(cls, value: object) -> EnvironmentKind | None:
+        # Plugin backends (watchfloor.adapters entry points, console/plugins.py) add kinds
+        # at run time. A pseudo-member keeps `.value` and `is EnvironmentKind.DOCKER`
+        # working wherever a kind is shown or compared, without a member per plugin here.
+        if not isinstance(value, str) or not value.isidentifier() or not value.islower():
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = value.upper()
+        member._value_ = value
+        return cls._value2member_map_.setdefault(value, member)
+
 
 @dataclass(frozen=True, slots=True)
 class Environment:

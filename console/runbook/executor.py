@@ -831,7 +831,40 @@ class RunExecutor:
             return self._ask(index, step)
         if kind == "command":
             return self._command(index, step)
+        if hasattr(step, "plugin_options"):
+            return self._plugin_step(index, step)
         raise _StepFailed(f"unknown step kind {kind!r}")
+
+    def _plugin_step(self, index: int, step) -> tuple[StepState, str]:
+        """A ``watchfloor.steps`` plugin's step, journaled like an adapter write: the
+        request before it runs, the result after (so resume never runs it twice blindly)."""
+        from console.plugins import STEP_GROUP, StepContext, StepFailed, describe_kinds, step_runner
+
+        runner = step_runner(step.kind)
+        if runner is None:
+            raise _StepFailed(f"no installed plugin runs kind: {step.kind} ({describe_kinds(STEP_GROUP, step.kind)})")
+        options = step.plugin_options()
+        request = {"verb": f"plugin:{step.kind}", "options": dict(step.model_extra or {})}
+        self._record("adapter.call", step=step.id, data={"request": request, "sent": True}, text=f"{step.kind} started")
+        context = StepContext(
+            environment=self.environment,
+            workload=self.key,
+            adapter=self.adapter,
+            timeout=_seconds(step.timeout),
+            stop=self._stop,
+            progress=lambda sentence: self._set_step(index, detail=(*self.view.steps[index].detail, str(sentence))[-8:]),
+        )
+        try:
+            message = str(runner(options, context) or f"{step.kind} passed")
+        except StepFailed as failed:
+            self._record("adapter.call", step=step.id, data={"request": request, "error": {"summary": str(failed)}}, error_context=str(failed))
+            raise _StepFailed(str(failed)) from None
+        except Exception as error:  # noqa: BLE001 (a plugin's bug fails its step, not the run's thread)
+            summary = f"the {step.kind} plugin crashed: {type(error).__name__}: {error}"
+            self._record("adapter.call", step=step.id, data={"request": request, "error": {"summary": summary}}, error_context=summary)
+            raise _StepFailed(summary) from None
+        self._record("adapter.call", step=step.id, data={"request": request, "result": {"message": message}}, text=message)
+        return StepState.PASSED, message
 
     # action ---------------------------------------------------------------------------
 
@@ -1431,13 +1464,14 @@ def _recommend(step, state: _Replayed, observed: Observation | None, view: RunVi
     """The safe choice for an interrupted step: never apply a side effect twice."""
     call = state.calls.get(step.id) or {}
     sent = bool(call.get("sent")) or "result" in call or "error" in call
-    if step.kind != "action" and step.kind != "command":
+    plugin = hasattr(step, "plugin_options")  # a plugin step may write: treated like a command
+    if step.kind != "action" and step.kind != "command" and not plugin:
         return "redo"  # gates, waits and questions have no side effect
     if "result" in call:
         return "done"
     if not sent:
         return "redo"
-    if step.kind == "command":
+    if step.kind == "command" or plugin:
         return "abort"  # a shell command may or may not have run; a person decides
     if observed is None:
         return "abort"

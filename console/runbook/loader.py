@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from console.runbook.schema import (
     _STEP_MODELS,
     GATE_TYPES,
+    PLUGIN_STEP_TAG,
     STEP_KINDS,
     Param,
     Runbook,
@@ -359,7 +360,7 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
             real = next((key for key in data if str(key) == str(part)), None)
             if real is not None:
                 part, is_key = real, True
-        if isinstance(part, str) and part in _STEP_MODELS and not is_key:
+        if isinstance(part, str) and (part in _STEP_MODELS or part == PLUGIN_STEP_TAG) and not is_key:
             continue  # the step model pydantic picked ("action", "gate:health")
         path.append(part)
         if is_key:
@@ -409,10 +410,13 @@ def _step_kind_problem(document: YamlDocument, path: tuple[Any, ...], value: Any
         return document.problem(
             where, f"unknown gate type {_show(gate_type)}", f"{also}use type: {' or '.join(GATE_TYPES)}"
         )
-    suggestion = did_you_mean(kind, STEP_KINDS)
+    from console.plugins import STEP_GROUP, describe_kinds, discover
+
+    suggestion = did_you_mean(kind, [*STEP_KINDS, *discover().steps])
     also = f"did you mean kind: {suggestion}? " if suggestion else ""
     message = f"unknown step kind {_show(kind)}" if isinstance(kind, str) else f"kind must be text, got {_show(kind)}"
-    return document.problem(path + ("kind",), message, f"{also}use one of: {kinds}")
+    plugins = "" if suggestion else f" ({describe_kinds(STEP_GROUP, kind)})"
+    return document.problem(path + ("kind",), message, f"{also}use one of: {kinds}{plugins}")
 
 
 def _translate(error: Any, document: YamlDocument) -> list[ConfigProblem]:

@@ -86,6 +86,7 @@ __all__ = [
     "ImageRef",
     "ManualStep",
     "Param",
+    "PluginStep",
     "Runbook",
     "RunbookInvalid",
     "Step",
@@ -926,6 +927,62 @@ STEP_KINDS: tuple[str, ...] = tuple(dict.fromkeys(tag.split(":")[0] for tag in _
 GATE_TYPES: tuple[str, ...] = tuple(tag.split(":")[1] for tag in _STEP_MODELS if tag.startswith("gate:"))
 
 
+class PluginStep(_StepBase):
+    """A step of a kind an installed plugin provides (a ``watchfloor.steps`` entry point, docs/plugins.md).
+
+    Its own keys sit beside ``id``, ``title``, ``timeout`` and ``on_fail`` and are
+    checked by the plugin's ``config_model`` when it has one. Text values may hold
+    ``{{ name }}`` placeholders.
+
+    Attributes:
+        kind: The plugin's step kind (the entry point's name).
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: str
+
+    @property
+    def TEXT_FIELDS(self) -> tuple[str, ...]:  # type: ignore[override]  # noqa: N802 (the base's ClassVar name)
+        """``title`` and every text value (or list of texts) among the plugin's keys."""
+        extra = self.model_extra or {}
+        texts = [
+            name
+            for name, value in extra.items()
+            if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+        ]
+        return ("title", *texts)
+
+    def plugin_options(self) -> Any:
+        """The plugin's own keys: its ``config_model`` instance, or a dict when it has none."""
+        from console.plugins import step_runner, validate_options
+
+        return validate_options(step_runner(self.kind), dict(self.model_extra or {}))
+
+    @model_validator(mode="after")
+    def _plugin_accepts_options(self, info: ValidationInfo) -> PluginStep:
+        from pydantic import ValidationError
+
+        try:
+            self.plugin_options()
+        except ValidationError as error:
+            extra = self.model_extra or {}
+            rendered = (info.context or {}).get("rendered")
+            complaints = [
+                Complaint(tuple(item["loc"]), f"{item['msg']} (checked by the {self.kind} plugin)", f"see the {self.kind} plugin's documentation")
+                for item in error.errors(include_url=False)
+                # A key written with a "{{ param }}" is checked once the value is filled in.
+                if rendered or not (item["loc"] and placeholder_names(str(extra.get(item["loc"][0], ""))))
+            ]
+            if complaints:
+                raise RunbookInvalid(complaints) from None
+        return self
+
+
+PLUGIN_STEP_TAG = "plugin"
+"""The union tag of `PluginStep` (not a key in the file)."""
+
+
 def step_tag(value: Any) -> str | None:
     """The union tag of a step, from raw data or a model (None when there is no kind)."""
     if isinstance(value, dict):
@@ -936,6 +993,13 @@ def step_tag(value: Any) -> str | None:
         return None
     if kind == "gate":
         return f"gate:{gate_type}" if isinstance(gate_type, str) else "gate:?"
+    if isinstance(value, PluginStep):
+        return PLUGIN_STEP_TAG
+    if kind not in STEP_KINDS:
+        from console.plugins import step_runner
+
+        if step_runner(kind) is not None:
+            return PLUGIN_STEP_TAG
     return kind
 
 
@@ -954,6 +1018,7 @@ Step = Annotated[
         Annotated[ManualStep, Tag("manual")],
         Annotated[ConfirmStep, Tag("confirm")],
         Annotated[CommandStep, Tag("command")],
+        Annotated[PluginStep, Tag(PLUGIN_STEP_TAG)],
     ],
     Discriminator(step_tag, custom_error_type="step_kind", custom_error_message="unknown step kind"),
 ]
