@@ -254,7 +254,7 @@ class KubernetesReleaser:
         refuse_if_read_only(self.environment, "canary abort", key)
         kind, stable = self._target(key)
         if kind == "rollout":
-            return self.rollout_abort(key, progress=progress)
+            return self._rollout_abort_to_stable(key, progress=progress)
         stable_image = _image(stable, key.name)
         canary = self._canary(key)
         if canary is None:
@@ -877,6 +877,48 @@ class KubernetesReleaser:
             verb="canary.start", workload=key, message=message, from_version=_version(before), to_version=_version(image),
             detail={"argo": True, "patches": [{"subresource": "", "patch": patch}], "weight": first, "asked": weight},
         )
+
+    def _rollout_abort_to_stable(self, key: WorkloadKey, *, progress: Progress | None) -> WriteResult:
+        """The runbook's abort on a Rollout: Argo's ``abort`` (traffic back to stable at
+        once), then the template set back to the stable ReplicaSet's image — which Argo
+        treats as a rollback to stable, without steps — so the Rollout ends Healthy on
+        the version it started from instead of Degraded on the refused one."""
+        aborted = self.rollout_abort(key, progress=progress)
+        rollout = self._argo_rollout(key)
+        current = _image(rollout, key.name)
+        stable = self._rollout_stable_image(key, rollout)
+        if not stable or stable == current:
+            return WriteResult(
+                verb="canary.abort", workload=key, message=aborted.message, from_version=_version(current), to_version=_version(current),
+                detail={**aborted.detail, "argo": True, "image_before": current, "image_after": current},
+            )
+        index = _main_container(_template_containers(rollout), key.name)
+        patch = [
+            {"op": "test", "path": f"/spec/template/spec/containers/{index}/image", "value": current},
+            {"op": "replace", "path": f"/spec/template/spec/containers/{index}/image", "value": stable},
+        ]
+        self._request("PATCH", _path(ROLLOUTS, "rollouts", key.group, key.name), body=patch, content_type="application/json-patch+json")
+        message = f"rollout {key.name} aborted and set back to {stable}: Argo rolls back to its stable ReplicaSet without steps"
+        _say(progress, message)
+        return WriteResult(
+            verb="canary.abort", workload=key, message=message, from_version=_version(current), to_version=_version(stable),
+            detail={"argo": True, "patches": [*aborted.detail.get("patches", []), {"subresource": "", "patch": patch}], "image_before": current, "image_after": stable},
+        )
+
+    def _rollout_stable_image(self, key: WorkloadKey, rollout: dict) -> str:
+        """The image of the ReplicaSet Argo calls stable (``status.stableRS``), "" when unknown."""
+        stable_hash = str((rollout.get("status") or {}).get("stableRS") or "")
+        if not stable_hash:
+            return ""
+        uid = (rollout.get("metadata") or {}).get("uid")
+        listed = self._request(
+            "GET", _path("apps/v1", "replicasets", key.group, None), query={"labelSelector": f"rollouts-pod-template-hash={stable_hash}"}
+        )
+        for rs in listed.get("items") or []:
+            owners = (rs.get("metadata") or {}).get("ownerReferences") or []
+            if any(o.get("kind") == "Rollout" and (o.get("uid") == uid or o.get("name") == key.name) for o in owners):
+                return _image(rs, key.name)
+        return ""
 
     def _rollout_weight(self, key: WorkloadKey, rollout: dict, weight: int, *, progress: Progress | None) -> WriteResult:
         """Argo's weights are its steps': a weight above the current one is reached by

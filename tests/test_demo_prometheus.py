@@ -45,10 +45,12 @@ RUNBOOK = Path(__file__).parent.parent / "runbooks" / "canary.yaml"
 @pytest.fixture(scope="module")
 def demo() -> Iterator[DemoCluster]:
     with DemoCluster(time_scale=TIME_SCALE) as cluster:
+        # Staging also runs checkout, an Argo Rollout.
+        serving = {"demo-staging": 5, "demo-prod": 4}
         for endpoint in cluster.endpoints.values():
             source = PrometheusSource(endpoint.prometheus_url)
             wait_for(
-                lambda source=source: len(source.instant("count by (workload) (http_requests_total)")) == 4,
+                lambda source=source, n=serving[endpoint.context]: len(source.instant("count by (workload) (http_requests_total)")) == n,
                 f"the seeded workloads of {endpoint.context} to serve",
                 timeout=30,
             )

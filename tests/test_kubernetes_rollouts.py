@@ -195,15 +195,19 @@ def test_set_weight_promotes_a_paused_rollout_past_its_pause_only_when_more_is_a
     assert moved.detail["weight"] == 50 and "next step sends 50 %" in moved.message
 
 
-def test_the_runbooks_promote_is_argos_full_promotion_and_abort_is_argos_abort(emulator, adapter):
+def test_the_runbooks_promote_is_argos_full_promotion_and_its_abort_rolls_back_to_the_stable_image(emulator, adapter):
     paused_canary(emulator, adapter)
 
     promoted = adapter.canary_promote(ROLLOUT)
     full = stored_rollout(emulator)["status"].get("promoteFull")
     aborted = adapter.canary_abort(ROLLOUT)
 
+    after = stored_rollout(emulator)
     assert promoted.verb == "rollout.promote_full" and full is True
-    assert aborted.verb == "rollout.abort" and stored_rollout(emulator)["status"]["abort"] is True
+    assert aborted.verb == "canary.abort" and after["status"]["abort"] is True
+    # Back to the stable ReplicaSet's image: Argo rolls back to stable without steps.
+    assert after["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.test/checkout:1.0"
+    assert aborted.to_version == "1.0"
 
 
 def test_a_blue_green_rollout_refuses_the_canary_start_with_the_reason(emulator, adapter):

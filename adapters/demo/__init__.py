@@ -7,6 +7,8 @@ kubeconfig with a context per environment. The real Kubernetes adapter then talk
 them over HTTP on 127.0.0.1, so the demo runs the production code path. A
 :class:`~adapters.demo.prometheus_api.DemoPrometheus` beside them serves simulated
 request metrics of their pods over Prometheus's HTTP API, one base URL per environment.
+Both clusters serve Argo Rollouts' CRD and run a simulated Argo controller
+(:mod:`adapters.demo.argo`); staging holds one canary Rollout, ``shop/checkout``.
 
 Example:
     >>> with DemoCluster() as demo:  # doctest: +SKIP
@@ -59,7 +61,8 @@ class DemoCluster:
             history at a few MB per cluster instead of ~100 MB at the 10,000 default.
         prometheus: Also serve simulated request metrics (:mod:`adapters.demo.prometheus_api`),
             scraped every 5 s × ``time_scale`` (at least 0.1 s).
-        **emulator_options: Any other :class:`KubernetesEmulator` argument.
+        **emulator_options: Any other :class:`KubernetesEmulator` argument
+            (``argo_rollouts`` and ``argo_controller`` default to on here).
 
     Attributes:
         NAMESPACES: The namespaces the demo's workloads live in, per environment.
@@ -81,6 +84,8 @@ class DemoCluster:
     ) -> None:
         self._own_directory = directory is None
         self._directory = Path(directory) if directory is not None else None
+        emulator_options.setdefault("argo_rollouts", True)
+        emulator_options.setdefault("argo_controller", True)
         self.emulators: dict[str, KubernetesEmulator] = {
             env: KubernetesEmulator(time_scale=time_scale, seed=seed + n, history_limit=history_limit, **emulator_options)
             for n, env in enumerate(ENVIRONMENTS)

@@ -174,6 +174,7 @@ class Controller:
         seed: Seeds generated pod names and other choices.
         event_ttl: Seconds an Event lives after its last update.
         max_events: Most Events kept in the cluster.
+        argo_rollouts: Also run the simulated Argo Rollouts controller (:mod:`adapters.demo.argo`).
     """
 
     def __init__(
@@ -185,6 +186,7 @@ class Controller:
         seed: int | None = None,
         event_ttl: float = DEFAULT_EVENT_TTL,
         max_events: int = DEFAULT_MAX_EVENTS,
+        argo_rollouts: bool = False,
     ) -> None:
         self._store = store
         self._nodes = nodes
@@ -201,6 +203,12 @@ class Controller:
         self._progress_at: dict[str, float] = {}
         self._rolling: set[tuple[str, str]] = set()
         self._started = False
+        self.argo = None
+        if argo_rollouts:
+            # Imported here: the Argo controller builds on this module's helpers.
+            from adapters.demo.argo import ArgoRollouts
+
+            self.argo = ArgoRollouts(store, self.events, self._owned, time_scale=time_scale)
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -209,6 +217,8 @@ class Controller:
         if self._started:
             return
         self._started = True
+        if self.argo is not None:
+            self.argo.start()
         self._store.subscribe(self._on_change)
         for rt in RESOURCE_TYPES:
             for obj in self._store.objects(rt):
@@ -218,6 +228,8 @@ class Controller:
     def stop(self) -> None:
         """Stop every timer and task."""
         self._started = False
+        if self.argo is not None:
+            self.argo.stop()
         self.kubelet.stop()
         if self._pass:
             self._pass.cancel()
@@ -244,6 +256,8 @@ class Controller:
             try:
                 for namespace, name in list(self._rolling):
                     self._mark(DEPLOYMENTS, namespace, name)
+                if self.argo is not None:
+                    self.argo.tick()
                 self.events.prune()
             except Exception:  # keep ticking: one bad object must not stop every rollout
                 log.exception("controller tick failed")
@@ -279,6 +293,8 @@ class Controller:
             owner_rt = _KIND_TO_RT.get(owner.get("kind", ""))
             if owner_rt is not None and owner.get("controller"):
                 self._mark(owner_rt, namespace, owner.get("name", ""))
+        if self.argo is not None:
+            self.argo.on_change(change)
 
     def _mark(self, rt: ResourceType, namespace: str, name: str) -> None:
         self._dirty[(rt.key, namespace, name)] = None

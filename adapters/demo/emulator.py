@@ -17,8 +17,10 @@ enough that the official ``kubernetes`` client works against it unmodified:
   ``limitBytes``, ``container``, ``previous``);
 - ``metrics.k8s.io/v1beta1`` pods and nodes, which can be switched off;
 - ``argoproj.io/v1alpha1`` rollouts (Argo Rollouts' CRD: list, watch, get, create,
-  patch, delete and the ``status`` subresource), when switched on — stored only: no
-  Argo controller runs them through their steps; a test writes their status.
+  patch, delete and the ``status`` subresource), when switched on; with
+  ``argo_controller`` a simulated Argo controller (:mod:`adapters.demo.argo`) runs
+  canary Rollouts through their steps, without it they are only stored and a test
+  writes their status as Argo would.
 
 The server runs in its own thread with its own event loop, so a synchronous caller (a
 test, the console's ``--demo``) starts it and talks to it like to a remote cluster. A
@@ -227,6 +229,8 @@ class KubernetesEmulator:
         metrics: Serve ``metrics.k8s.io`` (switch with :meth:`set_metrics_enabled`).
         argo_rollouts: Serve Argo Rollouts' ``rollouts`` resource, as a cluster with
             its CRD installed does (most clusters do not: off by default).
+        argo_controller: With ``argo_rollouts``, also run the simulated Argo Rollouts
+            controller (:mod:`adapters.demo.argo`); off, a test plays Argo's part.
         bookmark_interval: Seconds between BOOKMARK events on quiet watches that ask
             for them (the real server sends one about every minute).
         watch_timeout: Length of a watch that gives no ``timeoutSeconds``.
@@ -252,6 +256,7 @@ class KubernetesEmulator:
         controller: bool = True,
         metrics: bool = True,
         argo_rollouts: bool = False,
+        argo_controller: bool = False,
         bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
         watch_timeout: float = DEFAULT_WATCH_TIMEOUT,
         node_count: int = 3,
@@ -269,6 +274,7 @@ class KubernetesEmulator:
         self._with_controller = controller
         self._metrics_enabled = metrics
         self.argo_rollouts = argo_rollouts
+        self._argo_controller = argo_rollouts and argo_controller
         self._node_count = node_count
         self._event_ttl = event_ttl
         self._max_events = max_events
@@ -377,6 +383,7 @@ class KubernetesEmulator:
                 seed=self.seed,
                 event_ttl=self._event_ttl,
                 max_events=self._max_events,
+                argo_rollouts=self._argo_controller,
             )
             self.controller.start()
         app = web.Application(client_max_size=8 * 1024 * 1024)

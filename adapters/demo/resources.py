@@ -209,7 +209,8 @@ ROLLOUTS = _resource(
 )
 """Argo Rollouts' custom resource, served as its CRD declares it (status subresource,
 generation bumped by spec changes) when the emulator is told the cluster has Argo
-Rollouts. Only storage: no controller moves a Rollout through its steps."""
+Rollouts; the simulated Argo controller (:mod:`adapters.demo.argo`) runs them where the
+emulator is told to."""
 
 RESOURCE_TYPES: tuple[ResourceType, ...] = (
     PODS,

@@ -8,6 +8,9 @@ DaemonSet in ``monitoring``. The two environments differ the way real ones do:
   the middle of a failed ``payments`` rollout to ``2.1.0-broken``: the new ReplicaSet's
   pod crash-loops while the two old pods keep serving, until the rollout passes its
   progress deadline.
+- ``demo-staging`` also runs ``checkout`` as an Argo Rollout (4 replicas; canary steps
+  setWeight 25 → pause → setWeight 50 → pause), which the simulated Argo
+  controller (:mod:`adapters.demo.argo`) takes through its steps when its image changes.
 - ``demo-prod`` runs ``web`` 1.4.2 and has one ``worker`` replica that is OOMKilled over
   and over (the others are fine): a degraded workload, not a failed one.
 
@@ -26,7 +29,7 @@ from adapters.demo.controller import POD_TEMPLATE_HASH, REVISION, template_hash
 from adapters.demo.emulator import KubernetesEmulator
 from adapters.demo.kubelet import FAULT_ANNOTATION
 from adapters.demo.objects import default_pod_spec
-from adapters.demo.resources import DAEMONSETS, DEPLOYMENTS, NAMESPACES, REPLICASETS, SERVICES, STATEFULSETS
+from adapters.demo.resources import DAEMONSETS, DEPLOYMENTS, NAMESPACES, REPLICASETS, ROLLOUTS, SERVICES, STATEFULSETS
 
 ENVIRONMENTS = ("demo-staging", "demo-prod")
 NAMESPACE = "shop"
@@ -114,6 +117,34 @@ def _previous_replicaset(deployment: dict[str, Any], template: dict[str, Any], r
     }
 
 
+def _rollout(app: str, replicas: int, template: dict[str, Any], cause: str) -> dict[str, Any]:
+    """A canary Argo Rollout without traffic routing: replica counts weigh the traffic."""
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {
+            "name": app,
+            "namespace": NAMESPACE,
+            "labels": {"app": app, "app.kubernetes.io/part-of": "shop"},
+            "annotations": {CHANGE_CAUSE: cause},
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": app}},
+            "template": template,
+            "revisionHistoryLimit": 10,
+            "progressDeadlineSeconds": 600,
+            "strategy": {
+                "canary": {
+                    "maxSurge": "25%",
+                    "maxUnavailable": "25%",
+                    "steps": [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}],
+                }
+            },
+        },
+    }
+
+
 def _service(name: str, port: int, target: int, *, headless: bool = False) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "selector": {"app": name},
@@ -196,7 +227,12 @@ def seed_demo(emulator: KubernetesEmulator, environment: str = "demo-staging") -
                     _previous_replicaset(deployment, old_template, item["replicas"] if item.get("keep_previous") else 0, old_cause),
                     NAMESPACE,
                 )
-        for name, port, target, headless in (("web", 80, 8080, False), ("api", 80, 8080, False), ("payments", 80, 8080, False), ("db", 5432, 5432, True)):
+        services = [("web", 80, 8080, False), ("api", 80, 8080, False), ("payments", 80, 8080, False), ("db", 5432, 5432, True)]
+        if environment == "demo-staging" and emulator.argo_rollouts:
+            template = _template("checkout", [_container("checkout", f"{shop}/checkout:3.2.0")])
+            store.create(ROLLOUTS, _rollout("checkout", 4, template, "deploy checkout 3.2.0 (#409)"), NAMESPACE)
+            services.append(("checkout", 80, 8080, False))
+        for name, port, target, headless in services:
             store.create(SERVICES, _service(name, port, target, headless=headless), NAMESPACE)
         db_template = _template("db", [_container("postgres", f"{shop}/postgres:16.3", port=5432, cpu="250m", memory="512Mi", limit="1Gi")])
         db_template["spec"]["containers"][0].pop("readinessProbe")
