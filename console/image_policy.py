@@ -157,13 +157,13 @@ class ImagePattern:
 
 def _wildcards(text: str) -> str:
     parts = []
-    for token in re.split(r"(\*\*|\*)", text):
-        if token == "**":
+    for piece in re.split(r"(\*\*|\*)", text):
+        if piece == "**":
             parts.append(".*")
-        elif token == "*":
+        elif piece == "*":
             parts.append("[^/]*")
         else:
-            parts.append(re.escape(token))
+            parts.append(re.escape(piece))
     return "".join(parts)
 
 

@@ -46,3 +46,18 @@ def test_ci_runs_the_security_checks_after_the_readme_test_command():
     assert "pip_audit" in check
     assert "NOT AUDITED" in check, "packages the service cannot look up are said to be unaudited, never passed"
     assert (ROOT / "requirements.lock").read_text().count("==") > 10
+
+
+def test_bandit_finds_nothing_in_the_shipped_packages():
+    # The same run as scripts/security-check's, inside the suite, so a finding shows in
+    # any test run and not only at the end of CI (a variable named `token` compared with
+    # "*" once failed CI after every test had passed).
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bandit", "-c", "pyproject.toml", "-q", "-r", *PACKAGES],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+
+    assert done.returncode == 0, done.stdout[-4000:]
