@@ -20,8 +20,8 @@ from adapters.kubernetes_write import MERGE
 from console.app import WatchfloorApp
 from console.backends import Backend
 from console.model import Health, WorkloadKey
-from tests.test_kubernetes_adapter import adapter_for
-from tests.test_kubernetes_release import PAUSED_AT_STEP_1, rollout_object
+from tests.test_kubernetes_adapter import adapter_for, watching  # noqa: F401 - fixture
+from tests.test_kubernetes_release import PAUSED_AT_STEP_1, rollout_object, wait_until
 
 ROLLOUT = WorkloadKey("cluster", "shop", "checkout")
 STABLE_HASH = "5b7c4d9f8"
@@ -67,16 +67,6 @@ def paused_canary(emulator, adapter) -> None:
     emulator.apply(replicaset_of_rollout(rollout, STABLE_HASH, 4, "registry.test/checkout:1.0"))
     emulator.apply(replicaset_of_rollout(rollout, CANARY_HASH, 1, "registry.test/checkout:2.0"))
     set_status(adapter, PAUSED_AT_STEP_1["status"])
-
-
-def wait_until(check, what: str, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -258,20 +248,3 @@ async def test_the_console_shows_a_rollout_row_and_its_argo_line_in_the_detail_p
 
 def watcher_replicas(watcher) -> int:
     return len(watcher.store.replicas(WorkloadKey(watcher.adapter.environment.name, "shop", "checkout")))
-
-
-@pytest.fixture
-def watching():
-    from tests.test_kubernetes_adapter import Watching
-
-    made = []
-
-    def start(adapter):
-        watcher = Watching(adapter)
-        made.append(watcher)
-        return watcher
-
-    yield start
-    for watcher in made:
-        watcher.close()
-
