@@ -8,10 +8,12 @@ ask the app (``open_logs``, ``prefer_stats``) which starts work in threads.
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import structlog
 from textual import work
 from textual.app import App
 from textual.binding import Binding
@@ -33,6 +35,7 @@ from themes import CSS_PATH as THEME_CSS
 from themes import THEMES
 
 TICK_SECONDS = 0.15
+log = structlog.get_logger("watchfloor.app")
 ERROR_NOTICE_SECONDS = 10
 """How long an error notice shows; while it does, ``E`` opens that error."""
 
@@ -172,7 +175,7 @@ class WatchfloorApp(App):
                 self._watch(backend)
                 manager = StatsManager(backend.environment.name, backend.make_adapter, self.store)
                 self._stats[backend.environment.name] = manager
-                self._run_stats(manager)
+                self._run_stats(backend.environment.name, manager)
                 if backend.make_prometheus is not None:
                     poller = MetricsPoller(backend.environment.name, backend.make_prometheus, backend.queries, self.store)
                     self._metrics[backend.environment.name] = poller
@@ -217,13 +220,26 @@ class WatchfloorApp(App):
 
     # -- workers ---------------------------------------------------------------------
 
-    @work(thread=True, exit_on_error=False, group="watch", description="watch an environment")
-    def _watch(self, backend: Backend) -> None:
-        watch_environment(backend.make_adapter(), self.store, self._stop)
+    # The loops that live as long as the console get threads of their own: Textual's
+    # thread workers share the event loop's default executor (CPUs + 4 threads, 6 on a
+    # 2-core bastion), and two loops per environment filled it at three environments,
+    # leaving runs, runbook loading and the History screen waiting forever.
 
-    @work(thread=True, exit_on_error=False, group="stats", description="stats streams")
-    def _run_stats(self, manager: StatsManager) -> None:
-        manager.run(self._stop)
+    def _watch(self, backend: Backend) -> None:
+        name = backend.environment.name
+        self._daemon(f"watch-{name}", lambda: watch_environment(backend.make_adapter(), self.store, self._stop))
+
+    def _run_stats(self, name: str, manager: StatsManager) -> None:
+        self._daemon(f"stats-{name}", lambda: manager.run(self._stop))
+
+    def _daemon(self, name: str, loop: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                loop()
+            except Exception:  # noqa: BLE001 - a loop's bug must not pass silently, nor kill the console
+                log.exception("backend loop crashed", thread=name)
+
+        threading.Thread(target=run, name=name, daemon=True).start()
 
     # -- the frame tick ----------------------------------------------------------------
 
