@@ -259,6 +259,18 @@ def _env_pairs(spec: dict) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def _template_image(spec: dict) -> str:
+    containers = _containers((spec.get("template") or {}).get("spec") or {})
+    return containers[0].get("image", "") if containers else ""
+
+
+def _revision_annotation(metadata: dict, name: str) -> int | None:
+    # isdigit() alone accepts "²", which int() refuses; anyone who may edit the
+    # workload may write this annotation.
+    value = (metadata.get("annotations") or {}).get(name)
+    return int(value) if value and value.isascii() and value.isdigit() else None
+
+
 def workload_spec(env: str, obj: dict) -> WorkloadSpec:
     """A Deployment, StatefulSet, DaemonSet or Argo Rollout as the console's WorkloadSpec."""
     kind = obj.get("kind") or "Deployment"
@@ -268,8 +280,7 @@ def workload_spec(env: str, obj: dict) -> WorkloadSpec:
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     key = WorkloadKey(env, metadata.get("namespace", ""), metadata.get("name", ""))
-    containers = _containers((spec.get("template") or {}).get("spec") or {})
-    image = containers[0].get("image", "") if containers else ""
+    image = _template_image(spec)
     generation = metadata.get("generation") or 0
     observed = status.get("observedGeneration") or 0
     revision = None
@@ -288,10 +299,7 @@ def workload_spec(env: str, obj: dict) -> WorkloadSpec:
         available = int(status.get("availableReplicas") or ready)
         total = int(status.get("replicas") or 0)
     if kind == "Deployment":
-        annotation = (metadata.get("annotations") or {}).get("deployment.kubernetes.io/revision")
-        # isdigit() alone accepts "²", which int() refuses; anyone who may edit the
-        # Deployment may write this annotation.
-        revision = int(annotation) if annotation and annotation.isascii() and annotation.isdigit() else None
+        revision = _revision_annotation(metadata, "deployment.kubernetes.io/revision")
         for condition in status.get("conditions") or []:
             if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
                 problem = f"ProgressDeadlineExceeded: {condition.get('message') or 'rollout timed out'}"
@@ -321,14 +329,12 @@ def rollout_spec(env: str, obj: dict) -> WorkloadSpec:
     metadata = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     key = WorkloadKey(env, metadata.get("namespace", ""), metadata.get("name", ""))
-    containers = _containers((spec.get("template") or {}).get("spec") or {})
-    image = containers[0].get("image", "") if containers else ""
+    image = _template_image(spec)
     desired = spec.get("replicas", 1)
     desired = desired if isinstance(desired, int) and not isinstance(desired, bool) else 1
-    annotation = (metadata.get("annotations") or {}).get(argo.REVISION)
-    revision = int(annotation) if annotation and annotation.isascii() and annotation.isdigit() else None
+    revision = _revision_annotation(metadata, argo.REVISION)
     status = argo.rollout_status(obj)
-    where = f"Argo {status.strategy} {status.summary}".replace("  ", " ").strip()
+    where = " ".join(part for part in ("Argo", status.strategy, status.summary) if part)
     if status.strategy == "canary":
         where += f", weight {status.weight} %"
     rollout = problem = None

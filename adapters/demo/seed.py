@@ -118,31 +118,20 @@ def _previous_replicaset(deployment: dict[str, Any], template: dict[str, Any], r
 
 
 def _rollout(app: str, replicas: int, template: dict[str, Any], cause: str) -> dict[str, Any]:
-    """A canary Argo Rollout without traffic routing: replica counts weigh the traffic."""
-    return {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {
-            "name": app,
-            "namespace": NAMESPACE,
-            "labels": {"app": app, "app.kubernetes.io/part-of": "shop"},
-            "annotations": {CHANGE_CAUSE: cause},
-        },
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": app}},
-            "template": template,
-            "revisionHistoryLimit": 10,
-            "progressDeadlineSeconds": 600,
-            "strategy": {
-                "canary": {
-                    "maxSurge": "25%",
-                    "maxUnavailable": "25%",
-                    "steps": [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}],
-                }
-            },
-        },
+    """A canary Argo Rollout without traffic routing: replica counts weigh the traffic.
+
+    The same object as the Deployment but for its kind and strategy.
+    """
+    rollout = _deployment(app, replicas, template, cause)
+    rollout.update(apiVersion="argoproj.io/v1alpha1", kind="Rollout")
+    rollout["spec"]["strategy"] = {
+        "canary": {
+            "maxSurge": "25%",
+            "maxUnavailable": "25%",
+            "steps": [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}],
+        }
     }
+    return rollout
 
 
 def _service(name: str, port: int, target: int, *, headless: bool = False) -> dict[str, Any]:
