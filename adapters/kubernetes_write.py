@@ -60,12 +60,26 @@ class KubernetesWriter:
             return self._request("GET", _path("apps/v1", "deployments", key.group, key.name))
         except AdapterError as error:
             if error.kind == ErrorKind.NOT_FOUND:
+                if self._is_rollout(key):
+                    raise AdapterError(
+                        ErrorKind.BAD_INPUT,
+                        f"{key.label} is an Argo Rollout: release it with the canary runbook, which Argo takes through its own steps",
+                        admin_detail="deploy, rollback and history work on Deployments; on a Rollout, canary start/promote/abort "
+                        "map to Argo's image change, promote and abort (docs/progressive-delivery.md#argo-rollouts)",
+                    ) from error
                 raise AdapterError(
                     ErrorKind.NOT_FOUND,
                     f"{key.label} is not a Deployment in {self.environment.name}",
                     admin_detail="deploy, rollback and history work on Deployments; restart and scale also on StatefulSets",
                 ) from error
             raise
+
+    def _is_rollout(self, key: WorkloadKey) -> bool:
+        try:
+            self._request("GET", _path(argo.GROUP_VERSION, argo.PLURAL, key.group, key.name))
+        except AdapterError:
+            return False  # no Argo in this cluster, no such Rollout, or not ours to read
+        return True
 
     def _workload(self, key: WorkloadKey) -> tuple[str, dict]:
         """The Deployment, StatefulSet, DaemonSet or Argo Rollout named ``key``: (plural, object)."""

@@ -248,3 +248,15 @@ async def test_the_console_shows_a_rollout_row_and_its_argo_line_in_the_detail_p
 
 def watcher_replicas(watcher) -> int:
     return len(watcher.store.replicas(WorkloadKey(watcher.adapter.environment.name, "shop", "checkout")))
+
+
+def test_a_deploy_of_a_rollout_is_refused_naming_the_canary_runbook(emulator, adapter):
+    paused_canary(emulator, adapter)
+    before = stored_rollout(emulator)["metadata"]["resourceVersion"]
+
+    with pytest.raises(AdapterError) as caught:
+        adapter.deploy(ROLLOUT, "registry.test/checkout:3.0")
+
+    assert caught.value.kind == ErrorKind.BAD_INPUT
+    assert "is an Argo Rollout" in caught.value.summary and "canary runbook" in caught.value.summary
+    assert stored_rollout(emulator)["metadata"]["resourceVersion"] == before
