@@ -174,6 +174,20 @@ def test_a_deploy_refused_by_the_image_policy_before_any_write_is_aborted_not_a_
     assert (figures.deployments, figures.aborted, figures.change_failures) == (1, 1, 1), "only the run that wrote counts as a failed change"
 
 
+def test_a_deploy_the_backend_refused_before_acting_is_aborted_but_a_half_done_one_failed(tmp_path):
+    request = {"verb": "deploy", "image": "web:2"}
+    sent = (1, "adapter.call", "roll-out", {"request": request, "sent": True})
+    refused = (2, "adapter.call", "roll-out", {"request": request, "error": {"kind": "not_found", "summary": "web is not a Deployment"}})
+    broke = (2, "adapter.call", "roll-out", {"request": request, "error": {"kind": "backend", "summary": "rollout timed out"}})
+    write_run(tmp_path, NOW - 1 * D, outcome="rolled_back", events=[sent, refused])
+    write_run(tmp_path, NOW - 2 * D, outcome="rolled_back", events=[sent, broke])
+    write_run(tmp_path, NOW - 3 * D, outcome="failed", events=[sent])  # sent, never answered
+
+    figures = report_of(tmp_path).overall
+
+    assert (figures.deployments, figures.aborted, figures.change_failures) == (2, 1, 2)
+
+
 def test_unreadable_and_unfinished_runs_are_left_out(tmp_path):
     write_run(tmp_path, NOW - 1 * D)
     write_run(tmp_path, NOW - 2 * D, outcome=None)

@@ -65,8 +65,8 @@ class _Judged:
 
 
 def _aborted(run) -> bool:
-    """Ended aborted, or refused by the image policy before any write: either way it
-    changed nothing, so it is an attempt, not a change that failed."""
+    """Ended aborted, or refused (by the image policy, or by the backend) before any
+    write took effect: either way it changed nothing — an attempt, not a failed change."""
     return run.outcome == "aborted" or bool(getattr(run, "refused_unwritten", False))
 
 

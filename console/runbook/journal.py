@@ -793,15 +793,18 @@ class RunRecord:
     rollback_healthy: datetime | None = None
     feedback: str | None = None
     feedback_by: str = ""
-    policy_refused: bool = False
-    """The image policy refused an image of this run (``policy.refused``)."""
+    refused: bool = False
+    """Something refused this run's change: the image policy (``policy.refused``), or a
+    write the backend turned down before acting (an ``adapter.call`` error of a refusal
+    kind: bad input, not found, forbidden, read-only, conflict)."""
     wrote: bool = False
-    """The run sent at least one write (an ``adapter.call``)."""
+    """A write may have taken effect: one returned a result, failed in a way that may
+    have left part of it done, or was sent and never answered (a crash)."""
 
     @property
     def refused_unwritten(self) -> bool:
-        """Refused by the image policy before any write: nothing changed, whatever the outcome."""
-        return self.policy_refused and not self.wrote
+        """Refused before any write took effect: nothing changed, whatever the outcome."""
+        return self.refused and not self.wrote
 
     @property
     def runbook_name(self) -> str:
@@ -908,19 +911,25 @@ def replay(entries: list[dict[str, Any]]) -> RunRecord:
             elif step.state == "passed" and (kinds.get(step_id) == "gate" or step_id == _ROLLBACK_STEP):
                 _healthy(record, step_id, ts)
         elif event == "policy.refused":
-            record.policy_refused = True
+            record.refused = True
         elif event == "adapter.call" and step_id:
-            record.wrote = True
             step = step_record(step_id)
-            verb = _text(data.get("verb"))
-            if "request" in data:
-                step.last_call = AdapterCallRecord(verb, request=data["request"], requested_seq=entry.get("seq"))
-            elif "result" in data or "error" in data:
-                if step.last_call is None or step.last_call.answered_seq is not None:
-                    step.last_call = AdapterCallRecord(verb)
-                step.last_call.result = data.get("result")
-                step.last_call.error = data.get("error")
-                step.last_call.answered_seq = entry.get("seq")
+            request = data.get("request")
+            verb = _text(data.get("verb")) or _text(request.get("verb") if isinstance(request, dict) else None)
+            # The answer repeats the request beside its result, error or skip.
+            if "result" in data or "error" in data or "skipped" in data:
+                call = step.last_call
+                if call is None or call.answered_seq is not None:
+                    call = step.last_call = AdapterCallRecord(verb, request=request)
+                call.result = data.get("result")
+                call.error = data.get("error")
+                call.answered_seq = entry.get("seq")
+                if "result" in data or ("error" in data and not _refusal(data["error"])):
+                    record.wrote = True
+                elif "error" in data:
+                    record.refused = True
+            else:
+                step.last_call = AdapterCallRecord(verb, request=request, requested_seq=entry.get("seq"))
         elif event == "gate.measurement" and step_id:
             step = step_record(step_id)
             step.last_measurement = data
@@ -952,7 +961,17 @@ def replay(entries: list[dict[str, Any]]) -> RunRecord:
         record.service_version = _text(entry.get("service_version"))
         record.deployment_status = _text(entry.get("deployment_status"))
         record.last_seq = entry.get("seq") if isinstance(entry.get("seq"), int) else record.last_seq
+    if any(step.last_call is not None and step.last_call.answered_seq is None for step in record.steps.values()):
+        record.wrote = True  # sent, never answered: it may have happened
     return record
+
+
+_REFUSAL_KINDS = frozenset({"bad_input", "not_found", "forbidden", "read_only", "conflict"})
+"""``adapters.base.ErrorKind`` values of a write the backend refused before acting."""
+
+
+def _refusal(error: object) -> bool:
+    return isinstance(error, dict) and error.get("kind") in _REFUSAL_KINDS
 
 
 # --- history ------------------------------------------------------------------------------
